@@ -1,0 +1,106 @@
+"""Helpers for component configs: frozen attrs classes whose fields carry docs.
+
+A component's config is plain data. Fields made with `param` hold TOML values; fields made
+with `sub` hold another component, chosen in the recipe with `use = "name"` and resolved to a
+`gentk.registry.Spec` before the config is built.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import Any, Literal
+
+import attrs
+
+DOC = "gentk_doc"
+KIND = "gentk_kind"
+MANY = "gentk_many"
+DEFAULT_USE = "gentk_default_use"
+
+config = attrs.frozen(kw_only=True)
+"""Decorator for component configs: frozen, keyword-only attrs classes."""
+
+
+def param(default: Any = attrs.NOTHING, doc: str = "", validator: Any = None, factory: Any = None):
+    """A plain config field with a documentation string."""
+    if factory is not None:
+        return attrs.field(factory=factory, validator=validator, metadata={DOC: doc})
+    return attrs.field(default=default, validator=validator, metadata={DOC: doc})
+
+
+def sub(kind: str, default: str | None, doc: str = "", *, optional: bool = False):
+    """A field that holds a component of `kind`; `default` names the component used when the
+    recipe leaves the table out (None: the recipe must give it, unless `optional`)."""
+    meta = {DOC: doc, KIND: kind, DEFAULT_USE: default}
+    return attrs.field(default=None, metadata=meta) if optional or default else attrs.field(metadata=meta)
+
+
+def sub_list(kind: str, doc: str = ""):
+    """A field that holds a list of components of `kind` (a TOML array of tables)."""
+    return attrs.field(factory=list, metadata={DOC: doc, KIND: kind, MANY: True})
+
+
+def component_kind(field: attrs.Attribute) -> str | None:
+    return field.metadata.get(KIND)
+
+
+def field_doc(field: attrs.Attribute) -> str:
+    return field.metadata.get(DOC, "")
+
+
+def field_types(cls: type) -> dict[str, Any]:
+    """Field name -> resolved annotation."""
+    return typing.get_type_hints(cls)
+
+
+def type_name(tp: Any) -> str:
+    """A short, readable name for an annotation: `int`, `list[int]`, `'bernoulli' | 'gaussian'`."""
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(type_name(a) for a in typing.get_args(tp))
+    if origin in (list, tuple):
+        args = [a for a in typing.get_args(tp) if a is not Ellipsis]
+        return f"list[{type_name(args[0])}]" if args else "list"
+    if tp is type(None):
+        return "none"
+    return getattr(tp, "__name__", str(tp))
+
+
+def check_value(value: Any, tp: Any) -> tuple[bool, Any]:
+    """Whether a TOML value fits an annotation, and the value converted to it (int -> float,
+    list -> tuple). Unknown annotations accept anything."""
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return True, value
+    if origin is Literal:
+        return value in typing.get_args(tp), value
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            ok, converted = check_value(value, arg)
+            if ok:
+                return True, converted
+        return False, value
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            return False, value
+        args = [a for a in typing.get_args(tp) if a is not Ellipsis]
+        items = []
+        for item in value:
+            ok, converted = check_value(item, args[0]) if args else (True, item)
+            if not ok:
+                return False, value
+            items.append(converted)
+        return True, tuple(items) if origin is tuple else items
+    if tp is type(None):
+        return value is None, value
+    if tp is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return ok, float(value) if ok else value
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if isinstance(tp, type):
+        return isinstance(value, tp), value
+    return True, value

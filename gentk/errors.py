@@ -1,0 +1,62 @@
+"""User-facing errors: one family that carries where the problem is and how to fix it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+
+
+def format_path(path: Sequence[str | int]) -> str:
+    """`("model", "encoder", "latent_dim")` -> `model -> encoder -> latent_dim`."""
+    return " -> ".join(str(p) for p in path)
+
+
+@attrs.frozen
+class Problem:
+    """One thing wrong with a user's input."""
+
+    message: str
+    path: tuple[str | int, ...] = ()
+    hint: str | None = None
+
+    def render(self) -> str:
+        where = f"{format_path(self.path)}: " if self.path else ""
+        hint = f"\n    hint: {self.hint}" if self.hint else ""
+        return f"{where}{self.message}{hint}"
+
+
+class GentkError(Exception):
+    """An error caused by user input; the CLI prints it without a traceback."""
+
+    def __init__(self, message: str, *, hint: str | None = None, file: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.file = file
+
+    def render(self) -> str:
+        where = f"{self.file}: " if self.file else ""
+        hint = f"\n  hint: {self.hint}" if self.hint else ""
+        return f"{where}{self.message}{hint}"
+
+
+class RecipeError(GentkError):
+    """Every problem found in one recipe, reported together."""
+
+    def __init__(self, problems: Sequence[Problem], *, file: str | None = None):
+        self.problems = list(problems)
+        count = len(self.problems)
+        super().__init__(f"{count} problem{'s' if count != 1 else ''} in recipe", file=file)
+
+    def render(self) -> str:
+        head = f"{self.file}: {self.message}" if self.file else self.message
+        return "\n".join([head] + [f"  - {p.render()}" for p in self.problems])
+
+
+class PluginError(GentkError):
+    """A plugin could not be loaded or registered a conflicting name."""
+
+
+class NumericalError(GentkError):
+    """Training produced a non-finite loss."""

@@ -1,0 +1,1 @@
+"""Bundled plugin: optimizers (and other components every family shares)."""

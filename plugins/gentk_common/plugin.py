@@ -1,0 +1,41 @@
+"""Registers the optimizers."""
+
+from attrs import validators as v
+
+from gentk.config import config, param
+from gentk.hookspecs import hookimpl
+from gentk.registry import lazy
+
+
+@config
+class AdamConfig:
+    """Adam (Kingma & Ba 2015)."""
+
+    lr: float = param(3e-4, "learning rate", v.gt(0))
+    betas: tuple[float, float] = param((0.9, 0.999), "decay rates of the moment estimates")
+    weight_decay: float = param(0.0, "L2 penalty (AdamW-style decoupled when decoupled = true)", v.ge(0))
+    decoupled: bool = param(False, "use AdamW's decoupled weight decay")
+
+
+@config
+class RMSpropConfig:
+    """RMSprop (Tieleman & Hinton 2012); the WGAN paper's choice."""
+
+    lr: float = param(5e-5, "learning rate", v.gt(0))
+    alpha: float = param(0.99, "smoothing constant", v.and_(v.gt(0), v.lt(1)))
+    momentum: float = param(0.0, "momentum", v.ge(0))
+
+
+@config
+class SGDConfig:
+    """Stochastic gradient descent with optional momentum."""
+
+    lr: float = param(1e-2, "learning rate", v.gt(0))
+    momentum: float = param(0.0, "momentum", v.ge(0))
+
+
+@hookimpl
+def gentk_register_optimizers(register):
+    register("adam", lazy("gentk_common.optimizers:adam"), AdamConfig)
+    register("rmsprop", lazy("gentk_common.optimizers:rmsprop"), RMSpropConfig)
+    register("sgd", lazy("gentk_common.optimizers:sgd"), SGDConfig)
