@@ -181,6 +181,8 @@ class Model(Protocol):
     backward passes and optimizer steps, so several losses, alternating updates and weight
     averages fit without the engine knowing about them."""
 
+    device: torch.device
+
     def networks(self) -> Mapping[str, nn.Module]: ...
 
     def optimizers(self) -> Mapping[str, torch.optim.Optimizer]: ...
