@@ -1,0 +1,23 @@
+"""Shared test settings: hypothesis profiles and a fresh plugin manager per test."""
+
+import os
+
+import pytest
+import torch
+from hypothesis import HealthCheck, settings
+
+settings.register_profile("ci", max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("thorough", max_examples=300, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(autouse=True)
+def fresh_plugins():
+    """Each test starts with plugins loaded afresh from the entry points."""
+    from gentk.registry import reset_plugins
+
+    reset_plugins()
+    yield
+    reset_plugins()
