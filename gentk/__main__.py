@@ -1,0 +1,3 @@
+from gentk.cli import main
+
+main()

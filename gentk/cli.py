@@ -1,0 +1,242 @@
+"""The `gentk` command line (typer + rich). Heavy modules are imported inside the commands."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+app = typer.Typer(
+    name="gentk",
+    help="Train, sample and evaluate generative models (VAEs, GANs, diffusion) from TOML recipes.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+_state = {"debug": False}
+
+SetOption = Annotated[
+    Optional[list[str]],
+    typer.Option("--set", "-s", help="Override a recipe value: path.to.key=value (value parsed as TOML)."),
+]
+RecipeArg = Annotated[Path, typer.Argument(help="A TOML recipe, e.g. recipes/vae_toy.toml.", show_default=False)]
+RunArg = Annotated[Path, typer.Argument(help="A run directory written by `gentk run`.", show_default=False)]
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+def _version(value: bool) -> None:
+    if value:
+        from gentk import __version__
+
+        typer.echo(f"gentk {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks for errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+@app.command()
+def run(
+    recipe: Annotated[Optional[Path], typer.Argument(help="A TOML recipe (omit with --resume).", show_default=False)] = None,
+    set_: SetOption = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder that holds run directories.")] = Path("runs"),
+    resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue this run directory from its checkpoint.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+) -> None:
+    """Train a recipe; writes a run directory with metrics, figures and checkpoints."""
+    from gentk import api
+
+    if resume is not None:
+        result = api.resume(resume, overrides=set_ or [], progress=not quiet)
+    elif recipe is not None:
+        result = api.train(recipe, overrides=set_ or [], out=out, progress=not quiet)
+    else:
+        raise _usage("give a recipe to run, or --resume RUN")
+    _console().print(f"[green]done:[/green] {result.path}")
+
+
+@app.command()
+def check(recipe: RecipeArg, set_: SetOption = None) -> None:
+    """Validate a recipe (every component, key and value) without training."""
+    from gentk.recipe import load_recipe
+
+    resolved = load_recipe(recipe, set_ or [])
+    _console().print(f"[green]ok:[/green] {recipe} (model {resolved.model.name!r}, data {resolved.data.name!r})")
+
+
+@app.command()
+def show(recipe: RecipeArg, set_: SetOption = None) -> None:
+    """Print the fully resolved recipe, every default written out."""
+    from gentk.recipe import dumps, load_recipe
+
+    typer.echo(dumps(load_recipe(recipe, set_ or [])), nl=False)
+
+
+@app.command()
+def plugins() -> None:
+    """List installed plugins, their distributions, versions and components."""
+    from rich.table import Table
+
+    from gentk.registry import get_plugins
+
+    loaded = get_plugins()
+    table = Table(title="gentk plugins")
+    for column in ("plugin", "distribution", "version", "components"):
+        table.add_column(column)
+    for info in loaded.info:
+        names = [f"{c.kind}:{c.name}" for c in loaded.components() if c.plugin == info.name]
+        table.add_row(info.name, info.distribution or "-", info.version or "-", ", ".join(names) or "-")
+    console = _console()
+    console.print(table)
+    for failure in loaded.failures:
+        console.print(f"[red]failed to load[/red] {failure.name} ({failure.distribution or 'no distribution'}, "
+                      f"entry point {failure.entry_point}): {failure.cause}")
+
+
+@app.command()
+def components(kind: Annotated[Optional[str], typer.Argument(help="Only this kind (dataset, model, encoder, ...).")] = None) -> None:
+    """List registered components, optionally of one kind."""
+    from rich.table import Table
+
+    from gentk.hookspecs import KINDS
+    from gentk.registry import available_hint, get_plugins
+
+    if kind is not None and kind not in KINDS:
+        from gentk.errors import GentkError
+
+        raise GentkError(f"unknown component kind {kind!r}", hint=available_hint(KINDS))
+    table = Table()
+    for column in ("kind", "name", "plugin", "summary"):
+        table.add_column(column)
+    for c in sorted(get_plugins().components(kind), key=lambda c: (c.kind, c.name)):
+        table.add_row(c.kind, c.name, c.plugin, c.summary)
+    _console().print(table)
+
+
+@app.command()
+def describe(
+    name: Annotated[str, typer.Argument(help="A component name, e.g. mlp_gaussian.", show_default=False)],
+    kind: Annotated[Optional[str], typer.Option("--kind", "-k", help="Its kind, where a name is used by several kinds.")] = None,
+) -> None:
+    """Describe one component: its fields, types, defaults and docs."""
+    from rich.table import Table
+
+    from gentk.describe import component_fields, find_component
+
+    component = find_component(name, kind)
+    console = _console()
+    console.print(f"[bold]{component.kind} {component.name}[/bold] (plugin {component.plugin})")
+    if component.doc:
+        console.print(component.doc)
+    table = Table()
+    for column in ("key", "type", "default", "doc"):
+        table.add_column(column)
+    for row in component_fields(component.config):
+        table.add_row(*row)
+    console.print(table)
+
+
+@app.command()
+def sample(
+    run_dir: RunArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="A .png grid, or .pt for the tensor of samples in [0, 1].")],
+    n: Annotated[int, typer.Option("--n", help="Number of samples.", min=1)] = 64,
+    label: Annotated[Optional[int], typer.Option("--class", help="Class label, for conditional models.")] = None,
+    guidance: Annotated[Optional[float], typer.Option("--guidance", help="Classifier-free guidance strength w.")] = None,
+    sampler: Annotated[Optional[str], typer.Option("--sampler", help="Sampler name (e.g. ancestral, ddim).")] = None,
+    steps: Annotated[Optional[int], typer.Option("--steps", help="Sampler steps.", min=1)] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")] = "auto",
+) -> None:
+    """Draw samples from a trained run into an image grid or a tensor file."""
+    import torch
+
+    from gentk import api
+
+    run_ = api.open_run(run_dir, device)
+    options = {k: v for k, v in {"sampler": sampler, "steps": steps, "guidance": guidance}.items() if v is not None}
+    labels = None if label is None else torch.full((n,), label, dtype=torch.long, device=run_.model.device)
+    written = run_.save_samples(n, out, seed=seed, labels=labels, **options)
+    _console().print(f"[green]wrote[/green] {written}")
+
+
+@app.command("eval")
+def evaluate(
+    run_dir: RunArg,
+    metric: Annotated[str, typer.Option("--metric", "-m", help="A metric component, e.g. nll, vlb, coverage.")],
+    set_: SetOption = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")] = "auto",
+) -> None:
+    """Evaluate a trained run on its held-out data with a metric (`--set key=value` configures it)."""
+    from gentk import api
+    from gentk.recipe import parse_value
+
+    config = {}
+    for item in set_ or []:
+        key, _, value = item.partition("=")
+        config[key.strip()] = parse_value(value.strip())
+    result = api.open_run(run_dir, device).evaluate(metric, seed=seed, **config)
+    console = _console()
+    for key, value in result.items():
+        console.print(f"{metric}/{key} = {value:.6g}" if isinstance(value, float) else f"{metric}/{key} = {value}")
+
+
+def _usage(message: str):
+    from gentk.errors import GentkError
+
+    return GentkError(message, hint="see `gentk run --help`")
+
+
+def main() -> None:
+    """Entry point: user errors are printed without a traceback (unless --debug)."""
+    from gentk.errors import GentkError
+
+    try:
+        app(standalone_mode=False)
+    except GentkError as exc:
+        _report(exc.render())
+        sys.exit(2)
+    except KeyboardInterrupt:
+        _report("interrupted")
+        sys.exit(130)
+    except Exception as exc:
+        if type(exc).__name__ == "Interrupted":
+            _report(str(exc), color="yellow")
+            sys.exit(130)
+        if _is_click_exit(exc):
+            raise
+        _report(f"unexpected error: {type(exc).__name__}: {exc}\n  run again with --debug for the traceback")
+        sys.exit(1)
+
+
+def _is_click_exit(exc: BaseException) -> bool:
+    import click
+
+    if isinstance(exc, click.exceptions.ClickException):
+        exc.show()
+        sys.exit(exc.exit_code)
+    return isinstance(exc, (click.exceptions.Exit, click.exceptions.Abort))
+
+
+def _report(message: str, color: str = "red") -> None:
+    if _state["debug"]:
+        traceback.print_exc()
+    from rich.console import Console
+    from rich.markup import escape
+
+    Console(stderr=True).print(f"[bold {color}]error:[/bold {color}] {escape(message)}" if color == "red"
+                               else f"[{color}]{escape(message)}[/{color}]")

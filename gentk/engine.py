@@ -1,0 +1,245 @@
+"""The generic training engine.
+
+It knows nothing about model families: a `Model` does its own backward passes and optimizer
+steps in `train_step`, so several optimizers, alternating updates and weight averages need no
+change here. The engine owns data order, devices, precision, seeds, logging, figures,
+checkpoints, resumption and interruption.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import attrs
+import torch
+
+from gentk import figures
+from gentk.data import batches, steps_per_epoch
+from gentk.errors import GentkError, NumericalError
+from gentk.hardware import autocast, select_device, select_precision
+from gentk.interfaces import BuildContext, DataInfo, HasExtraState, HasFigures, Model, Split, StepContext
+from gentk.progress import Reporter
+from gentk.recipe import Recipe, dumps
+from gentk.registry import get_plugins
+from gentk.rundir import RunDir
+
+LOG_EVERY = 20  # steps per "step" record in metrics.jsonl
+
+
+class Interrupted(Exception):
+    """Training stopped by Ctrl-C after a checkpoint was saved."""
+
+    def __init__(self, run: RunDir):
+        super().__init__(f"interrupted; resume with: gentk run --resume {run.path}")
+        self.run = run
+
+
+# -- building ---------------------------------------------------------------------------------
+def build_model(recipe: Recipe, info: DataInfo, device: torch.device) -> Model:
+    model = recipe.model.build(BuildContext(data=info, device=device))
+    if not isinstance(model, Model):
+        raise GentkError(f"model {recipe.model.name!r} does not implement gentk.interfaces.Model")
+    return model
+
+
+def model_state(model: Model) -> dict[str, Any]:
+    state = {
+        "networks": {k: v.state_dict() for k, v in model.networks().items()},
+        "optimizers": {k: v.state_dict() for k, v in model.optimizers().items()},
+    }
+    if isinstance(model, HasExtraState):
+        state["extra"] = model.extra_state()
+    return state
+
+
+def load_model_state(model: Model, state: Mapping[str, Any]) -> None:
+    for name, net in model.networks().items():
+        net.load_state_dict(state["networks"][name])
+    for name, opt in model.optimizers().items():
+        opt.load_state_dict(state["optimizers"][name])
+    if isinstance(model, HasExtraState) and "extra" in state:
+        model.load_extra_state(state["extra"])
+
+
+def set_mode(model: Model, training: bool) -> None:
+    for net in model.networks().values():
+        net.train(training)
+
+
+def plugin_versions() -> dict[str, Any]:
+    plugins = get_plugins()
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "plugins": [attrs.asdict(p) for p in plugins.info],
+        "failed": [attrs.asdict(f) for f in plugins.failures],
+    }
+
+
+# -- training ---------------------------------------------------------------------------------
+@attrs.define
+class Position:
+    """Where training stands: the epoch, batches done in it, and the global step."""
+
+    epoch: int = 0
+    batch: int = 0
+    step: int = 0
+    sums: dict = attrs.Factory(dict)  # running totals of this epoch's figures
+    seconds: float = 0.0  # training time spent in this epoch
+
+
+class Trainer:
+    """Trains one recipe into one run directory."""
+
+    def __init__(self, recipe: Recipe, run: RunDir, *, reporter: Reporter | None = None):
+        self.recipe, self.run, self.cfg = recipe, run, recipe.run
+        self.reporter = reporter or Reporter(enabled=False)
+        if self.cfg.threads:
+            torch.set_num_threads(self.cfg.threads)
+        self.device = select_device(self.cfg.device)
+        self.precision = select_precision(self.cfg.precision, self.device)
+        self.autocast = autocast(self.device, self.precision)
+        torch.manual_seed(self.cfg.seed)
+        self.dataset = recipe.data.build()
+        self.info: DataInfo = self.dataset.info
+        self.train_split: Split = self.dataset.split("train")
+        self.model = build_model(recipe, self.info, self.device)
+        self.metrics = [(spec.name, spec.build()) for spec in recipe.metrics]
+        self.data_rng = torch.Generator().manual_seed(self.cfg.seed)
+        self.epoch_rng_state = self.data_rng.get_state()
+        self.pos = Position()
+
+    # -- state ------------------------------------------------------------------------------
+    def checkpoint(self) -> None:
+        state = model_state(self.model)
+        state["position"] = attrs.asdict(self.pos)
+        state["rng"] = {"torch": torch.get_rng_state(), "data_epoch_start": self.epoch_rng_state}
+        if self.device.type == "cuda":
+            state["rng"]["cuda"] = torch.cuda.get_rng_state(self.device)
+        self.run.save_checkpoint(state)
+
+    def restore(self) -> None:
+        state = self.run.load_checkpoint(self.device)
+        load_model_state(self.model, state)
+        self.pos = Position(**state["position"])
+        torch.set_rng_state(state["rng"]["torch"].cpu())
+        if "cuda" in state["rng"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), self.device)
+        self.epoch_rng_state = state["rng"]["data_epoch_start"].cpu()
+        self.run.truncate_metrics(self.pos.step)
+
+    def start(self) -> None:
+        self.run.recipe_file.write_text(dumps(self.recipe), encoding="utf-8")
+        self.run.write_json("plugins.json", plugin_versions())
+        self.run.write_data_info(self.info)
+        self.run.log({"kind": "start", "step": 0, "device": str(self.device), "precision": self.precision,
+                      "seed": self.cfg.seed})
+
+    # -- loop -------------------------------------------------------------------------------
+    def epoch_batches(self) -> Iterator:
+        """This epoch's batches, resuming after `pos.batch` with the same data order and noise."""
+        self.data_rng.set_state(self.epoch_rng_state)
+        drop_last = len(self.train_split) >= self.cfg.batch_size
+        it = batches(self.train_split, self.info, self.cfg.batch_size, device=self.device,
+                     generator=self.data_rng, shuffle=True, drop_last=drop_last, limit=self.cfg.steps_per_epoch)
+        for i, batch in enumerate(it):
+            if i >= self.pos.batch:
+                yield batch
+
+    def fit(self) -> dict[str, Any]:
+        total = steps_per_epoch(len(self.train_split), self.cfg.batch_size, self.cfg.steps_per_epoch)
+        try:
+            while self.pos.epoch < self.cfg.epochs:
+                self.train_epoch(total)
+                self.end_epoch()
+        except KeyboardInterrupt:
+            self.checkpoint()
+            raise Interrupted(self.run) from None
+        return self.finish()
+
+    def train_epoch(self, total: int) -> None:
+        set_mode(self.model, True)
+        sums = defaultdict(float, self.pos.sums)
+        count, started, before = 0, time.perf_counter(), self.pos.seconds
+        with self.reporter.task(f"epoch {self.pos.epoch + 1}/{self.cfg.epochs}", total, self.pos.batch) as task:
+            for batch in self.epoch_batches():
+                ctx = StepContext(self.pos.step, self.pos.epoch, self.autocast, self.device)
+                figures_ = {k: float(v) for k, v in self.model.train_step(batch, ctx).items()}
+                self.check_finite(figures_)
+                self.pos.step += 1
+                self.pos.batch += 1
+                count += 1
+                for k, v in figures_.items():
+                    sums[k] += v
+                self.pos.sums = dict(sums)
+                self.pos.seconds = before + time.perf_counter() - started
+                rate = count * len(batch.x) / (time.perf_counter() - started)
+                task.advance(figures_, rate)
+                if self.pos.step % LOG_EVERY == 0:
+                    self.run.log({"kind": "step", "epoch": self.pos.epoch, "step": self.pos.step, **figures_,
+                                  "images_per_s": rate})
+        done = max(self.pos.batch, 1)
+        self.epoch_summary = {k: v / done for k, v in sums.items()}
+        self.epoch_summary["seconds"] = self.pos.seconds
+        self.epoch_summary["images_per_s"] = self.pos.batch * self.cfg.batch_size / max(self.pos.seconds, 1e-9)
+
+    def check_finite(self, figures_: Mapping[str, float]) -> None:
+        loss = figures_.get("loss")
+        if loss is not None and not math.isfinite(loss):
+            kept = f"the last good checkpoint (after epoch {self.pos.epoch}) is kept" if self.run.has_checkpoint() \
+                else "no checkpoint had been written yet"
+            raise NumericalError(
+                f"the loss became {loss} at epoch {self.pos.epoch + 1}, step {self.pos.step + 1}; training stopped "
+                f"and {kept} in {self.run.path}",
+                hint="lower the learning rate, use precision = \"fp32\", or check the data",
+            )
+
+    def end_epoch(self) -> None:
+        epoch = self.pos.epoch + 1
+        set_mode(self.model, False)
+        record = {"kind": "epoch", "epoch": epoch, "step": self.pos.step, **self.epoch_summary}
+        record.update(self.evaluate_metrics(epoch))
+        if self.cfg.n_samples and (epoch % self.cfg.sample_every == 0 or epoch == self.cfg.epochs):
+            self.draw_figures(epoch)
+        set_mode(self.model, True)
+        self.run.log(record)
+        self.reporter.epoch(record)
+        self.pos = Position(epoch=epoch, batch=0, step=self.pos.step)
+        self.epoch_rng_state = self.data_rng.get_state()
+        self.checkpoint()
+
+    def evaluate_metrics(self, epoch: int) -> dict[str, Any]:
+        if not self.metrics:
+            return {}
+        test = self.dataset.split("test")
+        out: dict[str, Any] = {}
+        for name, metric in self.metrics:
+            generator = torch.Generator(self.device).manual_seed(self.cfg.seed + 7919 * epoch)
+            result = dict(metric.evaluate(self.model, test, self.info, generator=generator))
+            warning = result.pop("warning", None)
+            if warning:
+                self.reporter.warn(f"{name}: {warning}")
+                out[f"{name}/warning"] = warning
+            out.update({f"{name}/{k}": v for k, v in result.items()})
+        return out
+
+    def draw_figures(self, epoch: int) -> None:
+        generator = torch.Generator(self.device).manual_seed(self.cfg.seed + 104729)
+        samples = self.model.sample(self.cfg.n_samples, generator=generator)
+        figures.save_samples(samples, self.run.figure(f"samples_epoch{epoch:03d}.png"))
+        if isinstance(self.model, HasFigures):
+            test = self.dataset.split("test")
+            batch = next(batches(test, self.info, min(32, len(test)), device=self.device))
+            for name, images in self.model.figures(batch, generator=generator).items():
+                figures.save_samples(images, self.run.figure(f"{name}_epoch{epoch:03d}.png"))
+        figures.save_loss_curve(self.run.metrics(), self.run.figure("loss.png"))
+
+    def finish(self) -> dict[str, Any]:
+        figures.save_loss_curve(self.run.metrics(), self.run.figure("loss.png"))
+        epochs = [r for r in self.run.metrics() if r.get("kind") == "epoch"]
+        return {"run": str(self.run.path), "epochs": len(epochs), "last": epochs[-1] if epochs else {}}
