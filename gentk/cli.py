@@ -201,12 +201,23 @@ def _usage(message: str):
     return GentkError(message, hint="see `gentk run --help`")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors are printed without a traceback (unless --debug)."""
-    from gentk.errors import GentkError
+    import click
+
+    from gentk.errors import GentkError, Interrupted
 
     try:
-        app(standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        _report("aborted")
+        sys.exit(130)
+    except Interrupted as exc:
+        _report(str(exc), color="yellow")
+        sys.exit(130)
     except GentkError as exc:
         _report(exc.render())
         sys.exit(2)
@@ -214,22 +225,10 @@ def main() -> None:
         _report("interrupted")
         sys.exit(130)
     except Exception as exc:
-        if type(exc).__name__ == "Interrupted":
-            _report(str(exc), color="yellow")
-            sys.exit(130)
-        if _is_click_exit(exc):
-            raise
         _report(f"unexpected error: {type(exc).__name__}: {exc}\n  run again with --debug for the traceback")
         sys.exit(1)
-
-
-def _is_click_exit(exc: BaseException) -> bool:
-    import click
-
-    if isinstance(exc, click.exceptions.ClickException):
-        exc.show()
-        sys.exit(exc.exit_code)
-    return isinstance(exc, (click.exceptions.Exit, click.exceptions.Abort))
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 def _report(message: str, color: str = "red") -> None:

@@ -20,7 +20,7 @@ import torch
 
 from gentk import figures
 from gentk.data import batches, steps_per_epoch
-from gentk.errors import GentkError, NumericalError
+from gentk.errors import GentkError, Interrupted, NumericalError
 from gentk.hardware import autocast, select_device, select_precision
 from gentk.interfaces import BuildContext, DataInfo, HasExtraState, HasFigures, Model, Split, StepContext
 from gentk.progress import Reporter
@@ -29,14 +29,6 @@ from gentk.registry import get_plugins
 from gentk.rundir import RunDir
 
 LOG_EVERY = 20  # steps per "step" record in metrics.jsonl
-
-
-class Interrupted(Exception):
-    """Training stopped by Ctrl-C after a checkpoint was saved."""
-
-    def __init__(self, run: RunDir):
-        super().__init__(f"interrupted; resume with: gentk run --resume {run.path}")
-        self.run = run
 
 
 # -- building ---------------------------------------------------------------------------------
@@ -159,7 +151,7 @@ class Trainer:
                 self.end_epoch()
         except KeyboardInterrupt:
             self.checkpoint()
-            raise Interrupted(self.run) from None
+            raise Interrupted(self.run.path) from None
         return self.finish()
 
     def train_epoch(self, total: int) -> None:

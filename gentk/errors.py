@@ -58,5 +58,21 @@ class PluginError(GentkError):
     """A plugin could not be loaded or registered a conflicting name."""
 
 
+class Interrupted(Exception):
+    """Training stopped by Ctrl-C after a checkpoint was saved."""
+
+    def __init__(self, run_path: object):
+        super().__init__(f"interrupted; checkpoint saved. Resume with: gentk run --resume {run_path}")
+        self.run_path = run_path
+
+
 class NumericalError(GentkError):
     """Training produced a non-finite loss."""
+
+
+def reject_options(what: str, options: dict, supported: tuple[str, ...] = ()) -> None:
+    """Raise for sampling options a model does not support (e.g. `guidance` for a VAE)."""
+    unknown = sorted(set(options) - set(supported))
+    if unknown:
+        allowed = ", ".join(supported) or "none"
+        raise GentkError(f"{what} does not support the option(s) {', '.join(unknown)}", hint=f"supported: {allowed}")
