@@ -1,0 +1,1 @@
+"""Bundled plugin: variational autoencoders (VAE, β-VAE, IWAE) and importance-sampled NLL."""
