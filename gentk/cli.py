@@ -237,5 +237,5 @@ def _report(message: str, color: str = "red") -> None:
     from rich.console import Console
     from rich.markup import escape
 
-    Console(stderr=True).print(f"[bold {color}]error:[/bold {color}] {escape(message)}" if color == "red"
+    Console(stderr=True, soft_wrap=True).print(f"[bold {color}]error:[/bold {color}] {escape(message)}" if color == "red"
                                else f"[{color}]{escape(message)}[/{color}]")
