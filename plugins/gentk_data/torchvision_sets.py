@@ -1,0 +1,117 @@
+"""MNIST, Fashion-MNIST and CIFAR-10 through torchvision's own download and parsing code, kept
+as uint8 tensors (no per-image transforms)."""
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import attrs
+import torch
+from einops import rearrange
+from torchvision import datasets
+from torchvision.datasets.utils import extract_archive
+
+from gentk.errors import GentkError
+from gentk.interfaces import DataInfo, Split
+from gentk_data.base import InMemoryDataset, take
+from gentk_data.plugin import DATA_ENV
+
+
+def data_root(root: str | None) -> Path:
+    """The cache folder: `root`, else $GENTK_DATA, else ~/.cache/gentk/data."""
+    chosen = root or os.environ.get(DATA_ENV) or "~/.cache/gentk/data"
+    return Path(chosen).expanduser().absolute()
+
+
+def _idx_archives(cls: type) -> Callable[[Path], list[tuple[Path, Path]]]:
+    """(Fashion-)MNIST: the four IDX .gz files in `root/<Class>/raw/`, each unpacking next to itself."""
+
+    def archives(root: Path) -> list[tuple[Path, Path]]:
+        raw = root / cls.__name__ / "raw"
+        return [(raw / name, raw / name.removesuffix(".gz")) for name, _ in cls.resources]
+
+    return archives
+
+
+def _tar_archive(cls: type) -> Callable[[Path], list[tuple[Path, Path]]]:
+    """CIFAR: one .tar.gz in `root/` that unpacks to a folder beside it."""
+    return lambda root: [(root / cls.filename, root / cls.base_folder)]
+
+
+@attrs.frozen
+class Source:
+    """How one torchvision dataset is stored and how its `.data` maps to (N, C, H, W)."""
+
+    title: str
+    cls: type
+    shape: tuple[int, int, int]
+    layout: str  # einops pattern: torchvision's `.data` -> (N, C, H, W)
+    archives: Callable[[Path], list[tuple[Path, Path]]]  # root -> [(archive, what it unpacks to)]
+
+
+MNIST = Source("MNIST", datasets.MNIST, (1, 28, 28), "n h w -> n 1 h w", _idx_archives(datasets.MNIST))
+FASHION_MNIST = Source(
+    "Fashion-MNIST", datasets.FashionMNIST, (1, 28, 28), "n h w -> n 1 h w", _idx_archives(datasets.FashionMNIST)
+)
+CIFAR10 = Source("CIFAR-10", datasets.CIFAR10, (3, 32, 32), "n h w c -> n c h w", _tar_archive(datasets.CIFAR10))
+
+
+def _unpack_placed(source: Source, root: Path) -> None:
+    """Unpack archives placed by hand: torchvision only unpacks what its download step fetched."""
+    for archive, unpacked in source.archives(root):
+        if archive.is_file() and not unpacked.exists():
+            try:
+                extract_archive(str(archive), str(archive.parent))
+            except (OSError, EOFError, ValueError) as exc:
+                raise GentkError(
+                    f"could not unpack {archive}: {exc}", hint="the file is damaged; delete it and place a good copy"
+                ) from None
+
+
+def _not_found(source: Source, root: Path, downloading: bool, cause: Exception) -> GentkError:
+    archives = source.archives(root)
+    missing = [a.name for a, unpacked in archives if not a.exists() and not unpacked.exists()]
+    folder = archives[0][0].parent
+    if downloading:
+        why = " ".join(str(cause).split())[:300] or type(cause).__name__
+        message = f"{source.title} is not in {folder} and the download failed: {why}"
+    else:
+        message = f"{source.title} files are missing or damaged in {folder} (and download = false)"
+    listed = ", ".join(missing or [a.name for a, _ in archives])
+    layout = Path("<R>") / folder.relative_to(root)
+    return GentkError(
+        message,
+        hint=f"without internet, place {listed} (as downloaded, or unpacked) in {folder}/; "
+        f"or set data.root (or ${DATA_ENV}) to a folder <R> that holds them in {layout}/",
+    )
+
+
+def _load(source: Source, cfg, split: str) -> Split:
+    root = data_root(cfg.root)
+    _unpack_placed(source, root)
+    try:
+        tv = source.cls(str(root), train=split == "train", download=cfg.download)
+    except (RuntimeError, OSError) as exc:  # URLError is an OSError
+        raise _not_found(source, root, cfg.download, exc) from None
+    y = torch.as_tensor(tv.targets, dtype=torch.int64)  # (N,)
+    x = rearrange(torch.as_tensor(tv.data), source.layout)  # (N, C, H, W) uint8
+    kept = take(Split(x, y), cfg.limit)
+    return Split(kept.x.contiguous(), kept.y)
+
+
+def _dataset(source: Source, cfg) -> InMemoryDataset:
+    info = DataInfo(shape=source.shape, num_classes=10, kind="image", binarized=cfg.binarize)
+    classes = tuple(getattr(source.cls, "classes", ()))
+    return InMemoryDataset(info, lambda split: _load(source, cfg, split), classes)
+
+
+def mnist(cfg) -> InMemoryDataset:
+    return _dataset(MNIST, cfg)
+
+
+def fashion_mnist(cfg) -> InMemoryDataset:
+    return _dataset(FASHION_MNIST, cfg)
+
+
+def cifar10(cfg) -> InMemoryDataset:
+    return _dataset(CIFAR10, cfg)
