@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from gentk import distributed
 from gentk.engine import Trainer, build_model, load_model_state
 from gentk.errors import GentkError
 from gentk.figures import save_samples
@@ -37,23 +38,33 @@ def train(recipe: Recipe | str | Path, *, overrides: Sequence[str] = (), out: st
     if not isinstance(recipe, Recipe):
         name = name or Path(recipe).stem
         recipe = load(recipe, overrides)
-    run_dir = RunDir.create(out, name or "run")
-    trainer = Trainer(recipe, run_dir, reporter=Reporter(progress))
+    world = _join_world(recipe)
+    path = str(RunDir.create(out, name or "run").path) if world.is_main else None
+    run_dir = RunDir(Path(distributed.share_text(path, world)))
+    trainer = Trainer(recipe, run_dir, reporter=Reporter(progress), world=world)
     trainer.start()
     trainer.fit()
     return Run(run_dir.path)
+
+
+def _join_world(recipe: Recipe) -> distributed.World:
+    """The torchrun process group this process belongs to (a world of one without torchrun)."""
+    world = distributed.world_from_env()
+    distributed.init(world, select_device(recipe.run.device))
+    return world
 
 
 def resume(path: str | Path, *, overrides: Sequence[str] = (), progress: bool = False) -> Run:
     """Continue an interrupted (or finished, with more epochs) run from its checkpoint."""
     run_dir = RunDir.open(path)
     recipe = load_recipe(run_dir.recipe_file, list(overrides))
-    trainer = Trainer(recipe, run_dir, reporter=Reporter(progress))
+    world = _join_world(recipe)
+    trainer = Trainer(recipe, run_dir, reporter=Reporter(progress), world=world)
     if run_dir.has_checkpoint():
         trainer.restore()
     else:
         trainer.start()
-    if overrides:
+    if overrides and world.is_main:
         from gentk.recipe import dumps
 
         run_dir.recipe_file.write_text(dumps(recipe), encoding="utf-8")

@@ -55,10 +55,14 @@ def run(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder that holds run directories.")] = Path("runs"),
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue this run directory from its checkpoint.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+    nproc: Annotated[int, typer.Option("--nproc", help="Data-parallel processes on this machine (launches torchrun).", min=1)] = 1,
 ) -> None:
     """Train a recipe; writes a run directory with metrics, figures and checkpoints."""
     from gentk import api
 
+    if nproc > 1:
+        _launch_torchrun(nproc, recipe, set_ or [], out, resume, quiet)
+        return
     if resume is not None:
         result = api.resume(resume, overrides=set_ or [], progress=not quiet)
     elif recipe is not None:
@@ -193,6 +197,22 @@ def evaluate(
     console = _console()
     for key, value in result.items():
         console.print(f"{metric}/{key} = {value:.6g}" if isinstance(value, float) else f"{metric}/{key} = {value}")
+
+
+def _launch_torchrun(nproc: int, recipe, overrides, out, resume, quiet) -> None:
+    """Re-run this command in `nproc` processes under torchrun (gloo on CPU, NCCL on GPUs)."""
+    import subprocess
+
+    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+            "-m", "gentk", "run", "--out", str(out)]
+    args += [str(recipe)] if recipe is not None else []
+    args += ["--resume", str(resume)] if resume is not None else []
+    args += ["--quiet"] if quiet else []
+    for item in overrides:
+        args += ["--set", item]
+    code = subprocess.call(args)
+    if code:
+        sys.exit(code)
 
 
 def _usage(message: str):

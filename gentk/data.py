@@ -33,9 +33,12 @@ def batches(
     shuffle: bool = False,
     drop_last: bool = False,
     limit: int | None = None,
+    shard: tuple[int, int] = (0, 1),
 ) -> Iterator[Batch]:
     """Batches of a split on `device`. With `shuffle`, the order and the binarisation noise come
-    from `generator` (so a seed fixes them)."""
+    from `generator` (so a seed fixes them). `shard=(rank, processes)` keeps every processes-th
+    example of each batch, starting at rank: the share of one process in data-parallel training."""
+    rank, processes = shard
     n = len(split)
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     stop = n - n % batch_size if drop_last else n
@@ -43,7 +46,9 @@ def batches(
         if limit is not None and count >= limit:
             return
         idx = order[start : start + batch_size]
-        x = to_float(split.x[idx], info, generator if shuffle else None).to(device, non_blocking=True)
+        x = to_float(split.x[idx], info, generator if shuffle else None)[rank::processes]
+        idx = idx[rank::processes]
+        x = x.to(device, non_blocking=True)
         y = split.y[idx].to(device) if split.y is not None else None
         yield Batch(x, y)
 

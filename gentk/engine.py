@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 import torch
 
-from gentk import figures
+from gentk import distributed, figures
 from gentk.data import batches, steps_per_epoch
 from gentk.errors import GentkError, Interrupted, NumericalError
 from gentk.hardware import autocast, select_device, select_precision
@@ -88,44 +88,70 @@ class Position:
 class Trainer:
     """Trains one recipe into one run directory."""
 
-    def __init__(self, recipe: Recipe, run: RunDir, *, reporter: Reporter | None = None):
+    def __init__(self, recipe: Recipe, run: RunDir, *, reporter: Reporter | None = None,
+                 world: distributed.World | None = None):
         self.recipe, self.run, self.cfg = recipe, run, recipe.run
-        self.reporter = reporter or Reporter(enabled=False)
+        self.world = world or distributed.World()
+        self.reporter = reporter if reporter is not None and self.world.is_main else Reporter(enabled=False)
         if self.cfg.threads:
             torch.set_num_threads(self.cfg.threads)
-        self.device = select_device(self.cfg.device)
+        self.device = distributed.device_for(self.world, select_device(self.cfg.device))
         self.precision = select_precision(self.cfg.precision, self.device)
         self.autocast = autocast(self.device, self.precision)
-        torch.manual_seed(self.cfg.seed)
+        if self.cfg.batch_size % self.world.size:
+            raise GentkError(f"batch_size {self.cfg.batch_size} does not split over {self.world.size} processes",
+                             hint="choose a batch size divisible by the number of processes")
+        torch.manual_seed(self.cfg.seed + self.world.rank)  # model noise differs per process
         self.dataset = recipe.data.build()
         self.info: DataInfo = self.dataset.info
         self.train_split: Split = self.dataset.split("train")
         self.model = build_model(recipe, self.info, self.device)
+        if self.world.enabled:
+            distributed.broadcast_state(self.model.networks())
+            distributed.average_gradients_before_steps(self.model.optimizers(), self.world)
         self.metrics = [(spec.name, spec.build()) for spec in recipe.metrics]
         self.data_rng = torch.Generator().manual_seed(self.cfg.seed)
         self.epoch_rng_state = self.data_rng.get_state()
         self.pos = Position()
 
     # -- state ------------------------------------------------------------------------------
-    def checkpoint(self) -> None:
-        state = model_state(self.model)
-        state["position"] = attrs.asdict(self.pos)
-        state["rng"] = {"torch": torch.get_rng_state(), "data_epoch_start": self.epoch_rng_state}
+    def rng_state(self) -> dict[str, torch.Tensor]:
+        state = {"torch": torch.get_rng_state()}
         if self.device.type == "cuda":
-            state["rng"]["cuda"] = torch.cuda.get_rng_state(self.device)
-        self.run.save_checkpoint(state)
+            state["cuda"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def checkpoint(self, gather: bool = True) -> None:
+        """Save on rank 0, with every process's RNG state (collective unless `gather` is off)."""
+        rngs = [self.rng_state()]
+        if self.world.enabled and gather:
+            rngs = [None] * self.world.size
+            torch.distributed.all_gather_object(rngs, self.rng_state())
+        if self.world.is_main:
+            state = model_state(self.model)
+            state["position"] = attrs.asdict(self.pos)
+            state["rng"] = {"processes": rngs, "data_epoch_start": self.epoch_rng_state}
+            self.run.save_checkpoint(state)
+        if gather:
+            distributed.barrier(self.world)
 
     def restore(self) -> None:
         state = self.run.load_checkpoint(self.device)
         load_model_state(self.model, state)
         self.pos = Position(**state["position"])
-        torch.set_rng_state(state["rng"]["torch"].cpu())
-        if "cuda" in state["rng"] and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), self.device)
+        rngs = state["rng"]["processes"]
+        mine = rngs[self.world.rank] if self.world.rank < len(rngs) else rngs[0]
+        torch.set_rng_state(mine["torch"].cpu())
+        if "cuda" in mine and self.device.type == "cuda":
+            torch.cuda.set_rng_state(mine["cuda"].cpu(), self.device)
         self.epoch_rng_state = state["rng"]["data_epoch_start"].cpu()
-        self.run.truncate_metrics(self.pos.step)
+        if self.world.is_main:
+            self.run.truncate_metrics(self.pos.step)
+        distributed.barrier(self.world)
 
     def start(self) -> None:
+        if not self.world.is_main:
+            return
         self.run.recipe_file.write_text(dumps(self.recipe), encoding="utf-8")
         self.run.write_json("plugins.json", plugin_versions())
         self.run.write_data_info(self.info)
@@ -138,7 +164,8 @@ class Trainer:
         self.data_rng.set_state(self.epoch_rng_state)
         drop_last = len(self.train_split) >= self.cfg.batch_size
         it = batches(self.train_split, self.info, self.cfg.batch_size, device=self.device,
-                     generator=self.data_rng, shuffle=True, drop_last=drop_last, limit=self.cfg.steps_per_epoch)
+                     generator=self.data_rng, shuffle=True, drop_last=drop_last, limit=self.cfg.steps_per_epoch,
+                     shard=(self.world.rank, self.world.size))
         for i, batch in enumerate(it):
             if i >= self.pos.batch:
                 yield batch
@@ -150,7 +177,7 @@ class Trainer:
                 self.train_epoch(total)
                 self.end_epoch()
         except KeyboardInterrupt:
-            self.checkpoint()
+            self.checkpoint(gather=False)  # other processes may be gone: no collectives
             raise Interrupted(self.run.path) from None
         return self.finish()
 
@@ -162,6 +189,7 @@ class Trainer:
             for batch in self.epoch_batches():
                 ctx = StepContext(self.pos.step, self.pos.epoch, self.autocast, self.device)
                 figures_ = {k: float(v) for k, v in self.model.train_step(batch, ctx).items()}
+                figures_ = distributed.average_figures(figures_, self.world)
                 self.check_finite(figures_)
                 self.pos.step += 1
                 self.pos.batch += 1
@@ -170,9 +198,9 @@ class Trainer:
                     sums[k] += v
                 self.pos.sums = dict(sums)
                 self.pos.seconds = before + time.perf_counter() - started
-                rate = count * len(batch.x) / (time.perf_counter() - started)
+                rate = count * self.cfg.batch_size / (time.perf_counter() - started)
                 task.advance(figures_, rate)
-                if self.pos.step % LOG_EVERY == 0:
+                if self.pos.step % LOG_EVERY == 0 and self.world.is_main:
                     self.run.log({"kind": "step", "epoch": self.pos.epoch, "step": self.pos.step, **figures_,
                                   "images_per_s": rate})
         done = max(self.pos.batch, 1)
@@ -193,6 +221,15 @@ class Trainer:
 
     def end_epoch(self) -> None:
         epoch = self.pos.epoch + 1
+        if self.world.enabled:  # buffers (batch-norm statistics) follow rank 0, as in DDP
+            distributed.broadcast_state(self.model.networks())
+        if self.world.is_main:
+            self.report_epoch(epoch)
+        self.pos = Position(epoch=epoch, batch=0, step=self.pos.step)
+        self.epoch_rng_state = self.data_rng.get_state()
+        self.checkpoint()
+
+    def report_epoch(self, epoch: int) -> None:
         set_mode(self.model, False)
         record = {"kind": "epoch", "epoch": epoch, "step": self.pos.step, **self.epoch_summary}
         record.update(self.evaluate_metrics(epoch))
@@ -201,9 +238,6 @@ class Trainer:
         set_mode(self.model, True)
         self.run.log(record)
         self.reporter.epoch(record)
-        self.pos = Position(epoch=epoch, batch=0, step=self.pos.step)
-        self.epoch_rng_state = self.data_rng.get_state()
-        self.checkpoint()
 
     def evaluate_metrics(self, epoch: int) -> dict[str, Any]:
         if not self.metrics:
@@ -232,6 +266,8 @@ class Trainer:
         figures.save_loss_curve(self.run.metrics(), self.run.figure("loss.png"))
 
     def finish(self) -> dict[str, Any]:
+        if not self.world.is_main:
+            return {"run": str(self.run.path)}
         figures.save_loss_curve(self.run.metrics(), self.run.figure("loss.png"))
         epochs = [r for r in self.run.metrics() if r.get("kind") == "epoch"]
         return {"run": str(self.run.path), "epochs": len(epochs), "last": epochs[-1] if epochs else {}}
