@@ -91,12 +91,22 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         *parents, leaf = [k.strip() for k in key.split(".")]
         table = raw
         for depth, part in enumerate(parents):
-            table = table.setdefault(part, {})
-            if not isinstance(table, dict):
-                where = ".".join(parents[: depth + 1])
-                raise GentkError(f"override {key!r}: {where!r} is a value, not a table")
+            table = _child(table, part, key, ".".join(parents[: depth + 1]))
         table[leaf] = parse_value(text.strip())
     return raw
+
+
+def _child(table: dict | list, part: str, key: str, where: str) -> dict:
+    """The table at `part` below `table`: a key of a table, or an index into an array of tables."""
+    if isinstance(table, list):
+        if not part.isdigit() or int(part) >= len(table):
+            raise GentkError(f"override {key!r}: {where!r} is not an entry of the array", hint=f"indices 0..{len(table) - 1}")
+        child = table[int(part)]
+    else:
+        child = table.setdefault(part, {})
+    if not isinstance(child, (dict, list)):
+        raise GentkError(f"override {key!r}: {where!r} is a value, not a table")
+    return child
 
 
 # -- resolving --------------------------------------------------------------------------------

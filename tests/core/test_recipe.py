@@ -89,3 +89,10 @@ def test_resolved_recipe_round_trips(blob_recipe):
     recipe = load_recipe(blob_recipe)
     again = resolve(tomllib.loads(dumps(recipe)))
     assert again == recipe
+
+
+def test_overrides_reach_into_arrays_of_tables():
+    raw = apply_overrides({"metrics": [{"use": "nll", "k": 5000}]}, ["metrics.0.k=50"])
+    assert raw["metrics"][0]["k"] == 50
+    with pytest.raises(GentkError):
+        apply_overrides({"metrics": [{"use": "nll"}]}, ["metrics.3.k=50"])
