@@ -276,20 +276,30 @@ def em_step(x: Tensor, mixture: GaussianMixture, min_std: float = 1e-3) -> tuple
     return GaussianMixture(means, stds, counts / len(x)), log_px.mean()
 
 
-def kmeans_pp_init(x: Tensor, k: int, generator: torch.Generator | None = None, min_std: float = 1e-3) -> GaussianMixture:
-    """A starting mixture for EM: k-means++ seeding of the means (each next centre drawn with
-    probability proportional to its squared distance from the chosen ones), equal weights, and
-    every std set to the RMS distance of the data to its nearest centre per dimension."""
+def initial_mixture(
+    x: Tensor,
+    k: int,
+    generator: torch.Generator | None = None,
+    *,
+    method: Literal["kmeans++", "random"] = "kmeans++",
+    min_std: float = 1e-3,
+) -> GaussianMixture:
+    """A starting mixture for EM on x (N, D): means by k-means++ seeding (each next centre drawn
+    with probability proportional to its squared distance from those chosen) or k distinct random
+    points; equal weights; every std the RMS distance of the data to its nearest mean per dimension."""
     n, d = x.shape
     if k > n:
         raise GentkError(f"cannot fit {k} mixture components to {n} points", hint="use fewer components or more data")
-    first = torch.randint(n, (1,), generator=generator, device=x.device)
-    centres = x[first]  # (1, D)
-    nearest = (x - centres).pow(2).sum(-1)  # (N,)
-    for _ in range(k - 1):
-        pick = torch.multinomial(nearest.clamp_min(0) + 1e-30, 1, generator=generator)
-        centres = torch.cat([centres, x[pick]])
-        nearest = torch.minimum(nearest, (x - x[pick]).pow(2).sum(-1))
+    if method == "random":
+        centres = x[torch.randperm(n, generator=generator, device=x.device)[:k]]  # (K, D)
+        nearest = torch.cdist(x, centres).min(dim=1).values.pow(2)  # (N,)
+    else:
+        centres = x[torch.randint(n, (1,), generator=generator, device=x.device)]  # (1, D)
+        nearest = (x - centres).pow(2).sum(-1)  # (N,)
+        for _ in range(k - 1):
+            pick = torch.multinomial(nearest.clamp_min(0) + 1e-30, 1, generator=generator)
+            centres = torch.cat([centres, x[pick]])
+            nearest = torch.minimum(nearest, (x - x[pick]).pow(2).sum(-1))
     std = (nearest.mean() / d).sqrt().clamp_min(min_std)
     return GaussianMixture(centres, std.expand(k, d).clone())
 
@@ -310,10 +320,14 @@ def em_fit(
     generator: torch.Generator | None = None,
     *,
     min_std: float = 1e-3,
-    init: GaussianMixture | None = None,
+    init: GaussianMixture | Literal["kmeans++", "random"] = "kmeans++",
 ) -> EMResult:
-    """Fits a diagonal Gaussian mixture to x (N, D) by EM, from `init` or k-means++ seeding."""
-    mixture = init if init is not None else kmeans_pp_init(x, num_components, generator, min_std)
+    """Fits a diagonal Gaussian mixture to x (N, D) by EM, from a given mixture or from
+    `initial_mixture` with the named method."""
+    if isinstance(init, GaussianMixture):
+        mixture = init
+    else:
+        mixture = initial_mixture(x, num_components, generator, method=init, min_std=min_std)
     trace = []
     for _ in range(iterations):
         mixture, ll = em_step(x, mixture, min_std)

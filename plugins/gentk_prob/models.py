@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from gentk.errors import GentkError
 from gentk.interfaces import Batch, BuildContext, StepContext
-from gentk.prob import GaussianMixture, diag_gaussian_log_prob, em_step, kmeans_pp_init
+from gentk.prob import GaussianMixture, diag_gaussian_log_prob, em_step, initial_mixture
 from gentk_prob import plots
 
 
@@ -139,7 +139,7 @@ class MixtureParameters(nn.Module):
 
 class GMMEM:
     """A K-component diagonal Gaussian mixture on flattened data, fitted by EM: the first training
-    step seeds it by k-means++, every step runs one EM iteration on its batch and logs the average
+    step seeds it (k-means++ or random points), every step runs one EM iteration on its batch and logs the average
     log-likelihood after it (loss is its negative) and the improvement, which EM keeps ≥ 0 when every
     step sees the same data (one batch holding the whole split)."""
 
@@ -172,7 +172,8 @@ class GMMEM:
     def train_step(self, batch: Batch, ctx: StepContext) -> dict[str, Any]:
         x = self._flat(batch.x)  # (B, D)
         if not bool(self.params.fitted):
-            self.params.assign(kmeans_pp_init(x, self.cfg.components, self.rng, self.cfg.min_std))
+            start = initial_mixture(x, self.cfg.components, self.rng, method=self.cfg.init, min_std=self.cfg.min_std)
+            self.params.assign(start)
         new, before = em_step(x, self.params.mixture(), self.cfg.min_std)
         self.params.assign(new)
         after = new.log_prob(x).mean()

@@ -40,10 +40,13 @@ class LangevinTargetConfig:
 @config
 class GMMEMConfig:
     """A diagonal Gaussian mixture fitted by EM, one EM iteration per training step on the batch
-    (give it one batch holding the whole training split); k-means++ start."""
+    (give it one batch holding the whole training split)."""
 
     components: int = param(25, "K, the number of mixture components", v.gt(0))
     min_std: float = param(1e-3, "floor on every component std (stops components collapsing onto a point)", v.gt(0))
+    init: Literal["kmeans++", "random"] = param(
+        "kmeans++", "starting means: k-means++ seeding, or k random data points (EM then often stalls in a "
+        "local optimum with two components sharing a mode)", v.in_(("kmeans++", "random")))
 
 
 @config
