@@ -1,0 +1,239 @@
+"""The benchmark cases: gentk's engine against plain-PyTorch loops over the same networks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from gentk.config import config, param
+from gentk.data import to_float
+from gentk.engine import Trainer
+from gentk.hookspecs import hookimpl
+from gentk.interfaces import DataInfo, Split
+from gentk.recipe import apply_overrides, read_toml, resolve
+from gentk.registry import get_plugins
+from gentk.rundir import RunDir
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+N_IMAGES = 8192
+
+
+# -- data: random digits-shaped images held in memory, like every image dataset ------------------
+@config
+class RandomImagesConfig:
+    """Random 28x28 uint8 images with labels: benchmark data that needs no files."""
+
+    binarize: bool = param(False, "binarise as the recipe asks")
+
+
+class RandomImages:
+    def __init__(self, cfg):
+        g = torch.Generator().manual_seed(0)
+        self.x = torch.randint(0, 256, (N_IMAGES, 1, 28, 28), dtype=torch.uint8, generator=g)
+        self.y = torch.randint(0, 10, (N_IMAGES,), generator=g)
+        self.info = DataInfo((1, 28, 28), num_classes=10, binarized=cfg.binarize)
+
+    def split(self, name):
+        return Split(self.x, self.y)
+
+
+class BenchPlugin:
+    @hookimpl
+    def gentk_register_datasets(self, register):
+        register("random_images", RandomImages, RandomImagesConfig)
+
+
+def load(recipe: str, overrides: list[str]):
+    plugins = get_plugins()
+    if not plugins.manager.has_plugin("bench"):
+        plugins.add(BenchPlugin(), "bench")
+    raw = apply_overrides(read_toml(RECIPES / f"{recipe}.toml"), ["data.use=random_images", *overrides])
+    raw.pop("metrics", None)
+    return resolve(raw, file=recipe)
+
+
+# -- gentk ---------------------------------------------------------------------------------------
+def gentk_rate(recipe: str, overrides: list[str], steps: int, precision: str) -> tuple[float, object]:
+    """Images/s of the engine's second epoch (the first warms up), `steps` steps per epoch."""
+    spec = load(recipe, [*overrides, "run.epochs=2", f"run.steps_per_epoch={steps}", "run.n_samples=0",
+                         f"run.precision='{precision}'", "run.device='cpu'"])
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(spec, RunDir.create(tmp, "bench"))
+        trainer.start()
+        trainer.fit()
+        last = [r for r in trainer.run.metrics() if r.get("kind") == "epoch"][-1]
+    return last["images_per_s"], trainer
+
+
+# -- plain PyTorch reference loops -----------------------------------------------------------------
+def fresh_batches(info: DataInfo, batch_size: int):
+    """Endless batches sliced from an in-memory uint8 tensor, converted like gentk's pipeline."""
+    data = RandomImages(RandomImagesConfig(binarize=info.binarized))
+    g = torch.Generator().manual_seed(1)
+    while True:
+        idx = torch.randint(0, N_IMAGES, (batch_size,), generator=g)
+        yield to_float(data.x[idx], info, g), data.y[idx]
+
+
+def autocast(precision: str):
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def vae_step(model, x, y, precision, k=1):
+    """A VAE (k = 1) or IWAE step written out in plain PyTorch."""
+    enc, dec, opt = model.encoder, model.decoder, model.optimizer
+    with autocast(precision):
+        mu, logvar = enc(x)
+        mu, logvar = mu.float(), logvar.float()
+        std = (0.5 * logvar).exp()
+        eps = torch.randn((k, *mu.shape))
+        z = mu + std * eps  # (k, B, Z)
+        logits = dec(z).float().reshape(k, x.shape[0], -1)
+    target = x.reshape(1, x.shape[0], -1).expand_as(logits)
+    log_px = -F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(-1)
+    if k == 1:
+        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(-1)
+        loss = (kl - log_px[0]).mean()
+    else:
+        log_pz = -0.5 * (z.pow(2) + torch.log(torch.tensor(2 * torch.pi))).sum(-1)
+        log_qz = -0.5 * (eps.pow(2) + logvar + torch.log(torch.tensor(2 * torch.pi))).sum(-1)
+        w = log_px + log_pz - log_qz
+        loss = -(torch.logsumexp(w, 0) - torch.log(torch.tensor(float(k)))).mean()
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+
+
+def gan_step(model, x, y, precision, state={"i": 0}):
+    """One discriminator step per batch and a generator step every n_critic-th batch."""
+    G, D = model.generator, model.critic
+    real = x * 2 - 1
+    z = torch.randn(x.shape[0], G.latent_dim)
+    with autocast(precision):
+        with torch.no_grad():
+            fake = G(z)
+        real_logit, fake_logit = D(real).float(), D(fake).float()
+    d_loss = F.softplus(-real_logit).mean() + F.softplus(fake_logit).mean()
+    model.d_opt.zero_grad(set_to_none=True)
+    d_loss.backward()
+    model.d_opt.step()
+    state["i"] += 1
+    if state["i"] % model.cfg.n_critic == 0:
+        with autocast(precision):
+            g_loss = -F.softplus(D(G(z)).float()).mean()  # saturating: minimise log(1 - D(G(z)))
+        model.g_opt.zero_grad(set_to_none=True)
+        g_loss.backward()
+        model.g_opt.step()
+
+
+def ddpm_step(model, x, y, precision):
+    """L_simple with an EMA update, as a plain loop would write it."""
+    net, opt = model.denoiser, model.optimizer
+    abar = model.schedule.alphas_cumprod
+    x0 = x * 2 - 1
+    t = torch.randint(0, len(abar), (x.shape[0],))
+    noise = torch.randn_like(x0)
+    a = abar[t].view(-1, 1, 1, 1)
+    xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
+    with autocast(precision):
+        pred = net(xt, t, y if model.num_classes else None)
+    loss = F.mse_loss(pred.float(), noise)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    if model.ema is not None:
+        with torch.no_grad():
+            for e, p in zip(model.ema.module.parameters(), net.parameters()):
+                e.lerp_(p, 1 - model.cfg.ema_decay)
+
+
+REFERENCE = {"vae": vae_step, "iwae": lambda m, x, y, p: vae_step(m, x, y, p, k=m.objective.k),
+             "gan": gan_step, "ddpm": ddpm_step}
+
+
+def reference_rate(kind: str, model, info: DataInfo, batch_size: int, steps: int, precision: str) -> float:
+    step = REFERENCE[kind]
+    for net in model.networks().values():
+        net.train()
+    data = fresh_batches(info, batch_size)
+    for _ in range(min(steps, 5)):  # warm-up
+        step(model, *next(data), precision)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step(model, *next(data), precision)
+    return steps * batch_size / (time.perf_counter() - start)
+
+
+# -- cases ---------------------------------------------------------------------------------------
+def train_case(name: str, recipe: str, overrides: list[str], kind: str, steps: int, precision: str) -> dict:
+    rate, trainer = gentk_rate(recipe, overrides, steps, precision)
+    ref = reference_rate(kind, trainer.model, trainer.info, trainer.cfg.batch_size, steps, precision)
+    return {"case": name, "recipe": recipe, "precision": precision, "batch_size": trainer.cfg.batch_size,
+            "steps": steps, "gentk_images_per_s": round(rate, 1), "reference_images_per_s": round(ref, 1),
+            "ratio": round(rate / ref, 3)}
+
+
+def sampling_case(name: str, sampler: str, steps: int, guidance: float | None, quick: bool) -> dict:
+    spec = load("cfg_ddpm", ["run.device='cpu'"])
+    from gentk.engine import build_model
+
+    model = build_model(spec, RandomImages(RandomImagesConfig()).info, torch.device("cpu"))
+    for net in model.networks().values():
+        net.eval()
+    steps = max(2, steps // 10) if quick else steps
+    g = torch.Generator().manual_seed(0)
+    options = {"sampler": sampler, "steps": steps, **({"guidance": guidance} if guidance is not None else {})}
+    start = time.perf_counter()
+    out = model.sample(64, generator=g, labels=torch.arange(64) % 10, **options)
+    seconds = time.perf_counter() - start
+    return {"case": name, "recipe": "cfg_ddpm", "n": len(out), "sampler": sampler, "steps": steps,
+            "guidance": guidance, "seconds": round(seconds * (10 if quick and steps != options["steps"] else 1), 2)}
+
+
+def nll_case(quick: bool) -> dict:
+    spec = load("iwae_mnist_bernoulli", ["run.device='cpu'"])
+    from gentk.engine import build_model
+    from gentk.recipe import resolve_component
+
+    data = RandomImages(RandomImagesConfig(binarize=True))
+    model = build_model(spec, data.info, torch.device("cpu"))
+    n = 50 if quick else 500
+    metric = resolve_component("metric", {"use": "nll", "k": 5000, "n_examples": n}).build()
+    start = time.perf_counter()
+    metric.evaluate(model, Split(data.x[:n], data.y[:n]), data.info, generator=torch.Generator().manual_seed(0))
+    seconds = time.perf_counter() - start
+    return {"case": "nll_k5000", "images": n, "k": 5000, "seconds": round(seconds, 2),
+            "images_per_s": round(n / seconds, 1)}
+
+
+def startup_case() -> dict:
+    def best(args):
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "gentk", *args], capture_output=True, check=True)
+            times.append(time.perf_counter() - start)
+        return round(min(times), 3)
+
+    return {"case": "startup", "gentk_help_s": best(["--help"]), "gentk_plugins_s": best(["plugins"])}
+
+
+def run_case(name: str, train_cases: dict, quick: bool) -> dict:
+    if name in train_cases:
+        recipe, overrides, kind, steps, precision = train_cases[name]
+        return train_case(name, recipe, overrides, kind, max(2, steps // 4) if quick else steps, precision)
+    if name == "sample_ddim50_cfg":
+        return sampling_case(name, "ddim", 50, 3.0, quick)
+    if name == "sample_ddpm1000":
+        return sampling_case(name, "ancestral", 1000, None, quick)
+    if name == "nll_k5000":
+        return nll_case(quick)
+    if name == "startup":
+        return startup_case()
+    raise SystemExit(f"unknown case {name!r}")
