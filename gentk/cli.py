@@ -222,19 +222,12 @@ def _usage(message: str):
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: user errors are printed without a traceback (unless --debug)."""
-    import click
-
+    """Entry point: user errors are printed without a traceback (unless --debug). Usage errors
+    and --help are handled by typer, which exits through SystemExit."""
     from gentk.errors import GentkError, Interrupted
 
     try:
-        code = app(args=argv, standalone_mode=False)
-    except click.exceptions.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        _report("aborted")
-        sys.exit(130)
+        app(args=argv)
     except Interrupted as exc:
         _report(str(exc), color="yellow")
         sys.exit(130)
@@ -247,8 +240,6 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:
         _report(f"unexpected error: {type(exc).__name__}: {exc}\n  run again with --debug for the traceback")
         sys.exit(1)
-    if isinstance(code, int) and code:
-        sys.exit(code)
 
 
 def _report(message: str, color: str = "red") -> None:
