@@ -65,10 +65,9 @@ class _GaussianOutput:
     min_logvar: float = param(-6.0, "lower clamp of the log-variance; keeps constant pixels from diverging")
     max_logvar: float = param(2.0, "upper clamp of the log-variance")
 
-    @max_logvar.validator
-    def _above_min(self, attribute, value):
-        if value < self.min_logvar:
-            raise ValueError(f"max_logvar ({value}) must not be below min_logvar ({self.min_logvar})")
+    def __attrs_post_init__(self):
+        if self.max_logvar < self.min_logvar:
+            raise ValueError(f"max_logvar ({self.max_logvar}) must not be below min_logvar ({self.min_logvar})")
 
 
 @config
