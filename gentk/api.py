@@ -23,13 +23,29 @@ from gentk.figures import save_samples
 from gentk.hardware import select_device
 from gentk.interfaces import Model
 from gentk.progress import Reporter
-from gentk.recipe import Recipe, load_recipe, resolve_component
+from gentk.recipe import Recipe, dumps, load_recipe, resolve_component
+from gentk.registry import Component, Plugins, get_plugins
 from gentk.rundir import RunDir
 
 
 def load(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
     """Read and validate a recipe; `overrides` are `path.to.key=value` strings."""
     return load_recipe(path, list(overrides))
+
+
+def show(path: str | Path, overrides: Sequence[str] = ()) -> str:
+    """The resolved recipe as TOML, every default written out (`gentk show`)."""
+    return dumps(load(path, overrides))
+
+
+def components(kind: str | None = None) -> list[Component]:
+    """Registered components, optionally of one kind (`gentk components`)."""
+    return get_plugins().components(kind)
+
+
+def plugins() -> Plugins:
+    """Loaded plugins (`.info`), those that failed (`.failures`) and the registries (`gentk plugins`)."""
+    return get_plugins()
 
 
 def train(recipe: Recipe | str | Path, *, overrides: Sequence[str] = (), out: str | Path = "runs",
@@ -65,8 +81,6 @@ def resume(path: str | Path, *, overrides: Sequence[str] = (), progress: bool = 
     else:
         trainer.start()
     if overrides and world.is_main:
-        from gentk.recipe import dumps
-
         run_dir.recipe_file.write_text(dumps(recipe), encoding="utf-8")
     trainer.fit()
     return Run(run_dir.path)

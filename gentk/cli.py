@@ -46,6 +46,9 @@ def root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
 ) -> None:
     _state["debug"] = debug
+    from gentk.progress import set_interactive
+
+    set_interactive(True)
 
 
 @app.command()

@@ -3,13 +3,31 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+T = TypeVar("T")
 console = Console(stderr=True)
+_interactive = {"on": False}
+
+
+def set_interactive(on: bool) -> None:
+    """Show progress bars from `track` (the CLI turns this on; the Python API leaves it off)."""
+    _interactive["on"] = on
+
+
+def track(iterable: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
+    """Iterate with a progress bar when interactive (long evaluations and sampling loops)."""
+    if not _interactive["on"]:
+        yield from iterable
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        yield from progress.track(iterable, total=total, description=description)
 
 
 def format_figures(figures: Mapping[str, Any], keys: int = 4) -> str:
