@@ -284,9 +284,9 @@ def initial_mixture(
     method: Literal["kmeans++", "random"] = "kmeans++",
     min_std: float = 1e-3,
 ) -> GaussianMixture:
-    """A starting mixture for EM on x (N, D): means by k-means++ seeding (each next centre drawn
-    with probability proportional to its squared distance from those chosen) or k distinct random
-    points; equal weights; every std the RMS distance of the data to its nearest mean per dimension."""
+    """A starting mixture for EM on x (N, D): means by greedy k-means++ seeding (each next centre
+    the best of 2 + log k candidates drawn with probability proportional to their squared distance
+    from those chosen) or k distinct random points; equal weights; every std the RMS distance of the data to its nearest mean per dimension."""
     n, d = x.shape
     if k > n:
         raise GentkError(f"cannot fit {k} mixture components to {n} points", hint="use fewer components or more data")
@@ -296,10 +296,13 @@ def initial_mixture(
     else:
         centres = x[torch.randint(n, (1,), generator=generator, device=x.device)]  # (1, D)
         nearest = (x - centres).pow(2).sum(-1)  # (N,)
+        trials = 2 + int(math.log(k))  # greedy k-means++: keep the best of a few candidates
         for _ in range(k - 1):
-            pick = torch.multinomial(nearest.clamp_min(0) + 1e-30, 1, generator=generator)
-            centres = torch.cat([centres, x[pick]])
-            nearest = torch.minimum(nearest, (x - x[pick]).pow(2).sum(-1))
+            picks = torch.multinomial(nearest.clamp_min(0) + 1e-30, trials, replacement=True, generator=generator)
+            candidates = torch.minimum(nearest, torch.cdist(x[picks], x).pow(2))  # (trials, N)
+            best = candidates.sum(-1).argmin()
+            centres = torch.cat([centres, x[picks[best]].unsqueeze(0)])
+            nearest = candidates[best]
     std = (nearest.mean() / d).sqrt().clamp_min(min_std)
     return GaussianMixture(centres, std.expand(k, d).clone())
 
