@@ -30,13 +30,10 @@ def _seeded_generator(device: torch.device) -> torch.Generator:
     return torch.Generator(device).manual_seed(int(torch.randint(0, 2**62, ())))
 
 
-def _no_options(model: str, labels: Tensor | None, options: dict[str, Any], label_hint: str) -> None:
-    given = {k: v for k, v in options.items() if v is not None}
-    if labels is not None:
-        raise GentkError(f"{model} takes no class labels", hint=label_hint)
+def _no_options(model: str, options: dict[str, Any], supported: str) -> None:
+    given = [k for k, v in options.items() if v is not None]
     if given:
-        raise GentkError(f"{model} does not take the sampling option(s) {', '.join(given)}",
-                         hint="sample it without --guidance/--sampler/--steps")
+        raise GentkError(f"{model} does not take the sampling option(s) {', '.join(given)}", hint=supported)
 
 
 class ComponentDensity:
@@ -95,7 +92,7 @@ class LangevinTarget:
 
     def sample(self, n: int, *, generator: torch.Generator, labels: Tensor | None = None,
                sampler: str | None = None, steps: int | None = None, **options: Any) -> Tensor:
-        _no_options("langevin_target", None, options, "")
+        _no_options("langevin_target", options, "it takes --class (a mode index), --sampler and --steps")
         chosen = self.sampler
         if sampler is not None and sampler != self.cfg.sampler.name:
             from gentk.recipe import resolve_component
@@ -181,7 +178,9 @@ class GMMEM:
         return {"loss": -after, "log_likelihood": after, "improvement": after - before}
 
     def sample(self, n: int, *, generator: torch.Generator, labels: Tensor | None = None, **options: Any) -> Tensor:
-        _no_options("gmm_em", labels, options, "mixture components are not classes; sample without --class")
+        if labels is not None:
+            raise GentkError("gmm_em takes no class labels", hint="mixture components are not classes; drop --class")
+        _no_options("gmm_em", options, "it takes no sampling options; run `gentk sample RUN --n N --out F`")
         x = self.mixture().sample((n,), generator=generator)  # (n, D)
         x = x.reshape(n, *self.info.shape)
         return x.clamp(0, 1) if self.info.kind == "image" else x
