@@ -1,0 +1,1 @@
+"""Bundled plugin: denoising diffusion (DDPM), classifier-free guidance and DDIM sampling."""

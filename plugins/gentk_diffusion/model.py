@@ -1,0 +1,165 @@
+"""The `ddpm` model: trains eps_theta with L_simple, keeps an EMA copy, samples with any
+diffusion sampler and classifier-free guidance, and draws the trajectory figure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+import torch
+from torch import Tensor, nn
+
+from gentk.errors import GentkError
+from gentk.interfaces import Batch, BuildContext, StepContext
+from gentk.registry import Spec
+from gentk_diffusion.ema import EMA
+from gentk_diffusion.samplers import DiffusionSampler, EpsModel, guided_eps
+
+SAMPLE_OPTIONS = ("sampler", "steps", "guidance")
+
+
+class DDPM:
+    """Denoising diffusion model; see `DDPMConfig` for the options."""
+
+    def __init__(self, cfg, ctx: BuildContext):
+        info = ctx.data
+        if info.kind != "image":
+            raise GentkError("the ddpm model needs image data", hint="choose an image dataset")
+        if cfg.conditional and info.num_classes == 0:
+            raise GentkError("a conditional ddpm needs a labelled dataset",
+                             hint="set model.conditional = false or use a dataset with labels")
+        self.cfg = cfg
+        self.info = info
+        self.device = ctx.device or torch.device("cpu")
+        self.num_classes = info.num_classes if cfg.conditional else 0
+        net_ctx = BuildContext(attrs.evolve(info, num_classes=self.num_classes), self.device)
+        self.denoiser: nn.Module = cfg.denoiser.build(net_ctx).to(self.device)
+        self.schedule = cfg.schedule.build().to(self.device)
+        self.objective = cfg.objective.build()
+        self.optimizer = cfg.optimizer.build(self.denoiser.parameters())
+        self.ema = EMA(self.denoiser, cfg.ema_decay, cfg.ema_warmup) if cfg.ema_decay > 0 else None
+        self.grid_columns: int | None = None  # row length of the last sample grid (one row per class)
+
+    # -- training ---------------------------------------------------------------------------------
+    def networks(self) -> Mapping[str, nn.Module]:
+        return {"denoiser": self.denoiser}
+
+    def optimizers(self) -> Mapping[str, torch.optim.Optimizer]:
+        return {"denoiser": self.optimizer}
+
+    def train_step(self, batch: Batch, ctx: StepContext) -> Mapping[str, float]:
+        self.denoiser.train()
+        x0 = batch.x * 2 - 1  # (B, C, H, W) in [-1, 1]
+        y = batch.y if self.num_classes else None
+        with ctx.autocast():
+            loss = self.objective(self.denoiser, self.schedule, x0, y, self.num_classes)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        figures = {"loss": loss.item()}
+        if self.cfg.grad_clip is not None:
+            figures["grad_norm"] = nn.utils.clip_grad_norm_(self.denoiser.parameters(), self.cfg.grad_clip).item()
+        self.optimizer.step()
+        if self.ema is not None:
+            self.ema.update()
+        return figures
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"ema": self.ema.state_dict()} if self.ema is not None else {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        if self.ema is not None and "ema" in state:
+            self.ema.load_state_dict(state["ema"])
+
+    # -- sampling ---------------------------------------------------------------------------------
+    def eval_denoiser(self) -> nn.Module:
+        """The network used for sampling and evaluation (the EMA copy by default), in eval mode."""
+        net = self.ema.shadow if self.ema is not None and self.cfg.sample_with_ema else self.denoiser
+        return net.eval()
+
+    def sample(self, n: int, *, generator: torch.Generator, labels: Tensor | int | None = None,
+               **options: Any) -> Tensor:
+        """n images (n, C, H, W) in [0, 1]. Options: sampler (a name), steps, guidance (w).
+        A conditional model without labels draws one row per class (see `DDPMConfig`)."""
+        sampler, guidance = self._sample_options(options)
+        per_class = labels is None and self.num_classes > 0
+        labels = self._labels(n, labels)
+        n = len(labels) if labels is not None else n
+        self.grid_columns = n // self.num_classes if per_class else None
+        x = sampler.sample(self._eps_model(labels, guidance), (n, *self.info.shape), generator=generator)
+        return self.to_images(x)
+
+    def figures(self, batch: Batch, *, generator: torch.Generator) -> Mapping[str, Tensor]:
+        """The trajectory grid: each row one sample at the steps in `trajectory_steps`."""
+        count, times = self.cfg.trajectory_samples, self.cfg.trajectory_steps
+        if count == 0:
+            return {}
+        labels = torch.arange(count, device=self.device) % self.num_classes if self.num_classes else None
+        frames: dict[int, Tensor] = {}
+
+        def keep(time: int, x: Tensor) -> None:
+            for want in times:
+                if time <= want and want not in frames:
+                    frames[want] = self.to_images(x)
+
+        sampler = self._sampler(None, None)
+        sampler.sample(self._eps_model(labels, self.cfg.guidance), (count, *self.info.shape),
+                       generator=generator, on_step=keep)
+        grid = torch.stack([frames[t] for t in times], dim=1).flatten(0, 1)  # (count * len(times), C, H, W)
+        from torchvision.utils import make_grid
+
+        return {"trajectory": make_grid(grid, nrow=len(times), padding=2, pad_value=1.0)[None]}
+
+    @staticmethod
+    def to_images(x: Tensor) -> Tensor:
+        """[-1, 1] -> [0, 1]."""
+        return ((x.clamp(-1, 1) + 1) / 2).float()
+
+    def _eps_model(self, labels: Tensor | None, guidance: float) -> EpsModel:
+        return EpsModel(guided_eps(self.eval_denoiser(), labels, guidance, self.num_classes), self.schedule)
+
+    def _sample_options(self, options: dict[str, Any]) -> tuple[DiffusionSampler, float]:
+        unknown = sorted(set(options) - set(SAMPLE_OPTIONS))
+        if unknown:
+            raise GentkError(f"the ddpm model does not take the sampling option(s) {', '.join(unknown)}",
+                             hint=f"it takes: {', '.join(SAMPLE_OPTIONS)}")
+        guidance = options.get("guidance")
+        if guidance is not None and guidance != 0 and not self.num_classes:
+            raise GentkError("guidance needs a class-conditional model",
+                             hint="train with model.conditional = true and objective.p_uncond > 0")
+        if guidance is not None and guidance < 0:
+            raise GentkError(f"guidance must be >= 0, got {guidance}")
+        sampler = self._sampler(options.get("sampler"), options.get("steps"))
+        return sampler, self.cfg.guidance if guidance is None else float(guidance)
+
+    def _sampler(self, name: str | None, steps: int | None) -> DiffusionSampler:
+        """The recipe's sampler, or the one named (e.g. on the command line), with `steps` if given."""
+        if name is None:
+            spec = self.cfg.sampler
+            if steps is not None:
+                spec = Spec(spec.component, attrs.evolve(spec.config, steps=steps))
+        else:
+            from gentk.recipe import resolve_component
+
+            spec = resolve_component("sampler", {"use": name, **({"steps": steps} if steps is not None else {})})
+        sampler = spec.build()
+        if not isinstance(sampler, DiffusionSampler):
+            raise GentkError(f"sampler {spec.name!r} does not draw from a diffusion model",
+                             hint="use ancestral, ddim or ddpm_langevin")
+        return sampler
+
+    def _labels(self, n: int, labels: Tensor | int | None) -> Tensor | None:
+        if not self.num_classes:
+            if labels is not None:
+                raise GentkError("this ddpm model is unconditional; it cannot sample a class",
+                                 hint="train with model.conditional = true on a labelled dataset")
+            return None
+        if labels is None:  # one row per class
+            per_class = max(1, round(n / self.num_classes))
+            return torch.arange(self.num_classes, device=self.device).repeat_interleave(per_class)
+        labels = torch.as_tensor(labels, device=self.device).long().reshape(-1)
+        if labels.numel() == 1:
+            labels = labels.expand(n)
+        if labels.numel() != n or labels.min() < 0 or labels.max() >= self.num_classes:
+            raise GentkError(f"labels must be {n} class numbers in 0..{self.num_classes - 1}")
+        return labels

@@ -1,0 +1,102 @@
+"""Noise schedules (Ho et al. 2020; Nichol & Dhariwal 2021) with precomputed coefficients.
+
+Indices run t = 0..T-1; index t is the paper's step t+1, so `q_sample(x0, t)` draws the paper's
+x_{t+1} and `posterior(x0, xt, t)` is q(x_t | x_{t+1}, x_0) in the paper's numbering. The
+coefficients are computed in float64 and stored in float32.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+
+def extract(values: Tensor, t: Tensor, like: Tensor) -> Tensor:
+    """Per-step coefficients values[t] (B,) broadcast against a batch `like` (B, ...)."""
+    out = values[t]  # (B,)
+    return out.reshape(out.shape + (1,) * (like.dim() - out.dim()))
+
+
+class DiffusionSchedule:
+    """Every coefficient of the forward process and its posterior, from the betas."""
+
+    def __init__(self, betas: Tensor):
+        betas = betas.double()
+        alphas = 1.0 - betas
+        cumprod = torch.cumprod(alphas, dim=0)
+        prev = torch.cat([cumprod.new_ones(1), cumprod[:-1]])
+        post_var = betas * (1.0 - prev) / (1.0 - cumprod)
+        self.num_steps = len(betas)
+        self._table = {
+            "betas": betas,
+            "alphas": alphas,
+            "alphas_cumprod": cumprod,
+            "alphas_cumprod_prev": prev,
+            "sqrt_alphas_cumprod": cumprod.sqrt(),
+            "sqrt_one_minus_alphas_cumprod": (1.0 - cumprod).sqrt(),
+            "posterior_variance": post_var,
+            # beta~_1 = 0: the log uses beta~_2 at index 0, as Ho et al. do
+            "posterior_log_variance": torch.cat([post_var[1:2], post_var[1:]]).log(),
+            "alphas_cumprod_padded": torch.cat([cumprod.new_ones(1), cumprod]),  # index t+1 holds abar_t
+        }
+        self.to("cpu")
+
+    def to(self, device: torch.device | str) -> DiffusionSchedule:
+        """Move the coefficient tables (float32) to `device`; returns self."""
+        for name, values in self._table.items():
+            setattr(self, name, values.to(device=device, dtype=torch.float32))
+        self.alphas_cumprod_padded = self._table["alphas_cumprod_padded"].to(device)  # float64
+        self.device = torch.device(device)
+        return self
+
+    def alpha_bar(self, t: Tensor) -> Tensor:
+        """alpha-bar (float64) at indices t, where index -1 means the clean data (alpha-bar = 1)."""
+        return self.alphas_cumprod_padded[t + 1]
+
+    def q_sample(self, x0: Tensor, t: Tensor, noise: Tensor) -> Tensor:
+        """x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) noise, a draw from q(x_t | x_0)."""
+        return extract(self.sqrt_alphas_cumprod, t, x0) * x0 + extract(self.sqrt_one_minus_alphas_cumprod, t, x0) * noise
+
+    def q_mean_var(self, x0: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean and variance of q(x_t | x_0)."""
+        return extract(self.sqrt_alphas_cumprod, t, x0) * x0, extract(1.0 - self.alphas_cumprod, t, x0)
+
+    def posterior(self, x0: Tensor, xt: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean and variance of q(x_{t-1} | x_t, x_0) (eq. 6-7 of Ho et al.)."""
+        padded = self.alphas_cumprod_padded
+        return posterior_between(x0, xt, extract(padded, t + 1, xt), extract(padded, t, xt))
+
+    def predict_x0(self, xt: Tensor, t: Tensor, eps: Tensor) -> Tensor:
+        """x0 implied by a noise prediction: (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)."""
+        return (xt - extract(self.sqrt_one_minus_alphas_cumprod, t, xt) * eps) / extract(self.sqrt_alphas_cumprod, t, xt)
+
+
+def posterior_between(x0: Tensor, xt: Tensor, abar_t: Tensor, abar_s: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean and variance of q(x_s | x_t, x_0) for steps s < t with alpha-bars abar_s > abar_t.
+
+    With beta = 1 - abar_t/abar_s (one step of a possibly respaced chain):
+    mean = sqrt(abar_s) beta/(1 - abar_t) x0 + sqrt(1 - beta)(1 - abar_s)/(1 - abar_t) x_t and
+    variance = beta (1 - abar_s)/(1 - abar_t).
+    """
+    abar_t, abar_s = abar_t.double(), abar_s.double()  # 1 - abar loses digits in float32 near t = 0
+    beta = 1.0 - abar_t / abar_s
+    coef_x0 = abar_s.sqrt() * beta / (1.0 - abar_t)
+    coef_xt = (1.0 - beta).sqrt() * (1.0 - abar_s) / (1.0 - abar_t)
+    var = beta * (1.0 - abar_s) / (1.0 - abar_t)
+    return coef_x0.to(xt.dtype) * x0 + coef_xt.to(xt.dtype) * xt, var.to(xt.dtype)
+
+
+def linear(cfg) -> DiffusionSchedule:
+    """Betas spaced linearly from beta_start to beta_end (Ho et al. 2020)."""
+    return DiffusionSchedule(torch.linspace(cfg.beta_start, cfg.beta_end, cfg.num_steps, dtype=torch.float64))
+
+
+def cosine(cfg) -> DiffusionSchedule:
+    """abar_t = f(t)/f(0), f(t) = cos^2(((t/T + s)/(1 + s)) pi/2) (Nichol & Dhariwal 2021)."""
+    steps = torch.arange(cfg.num_steps + 1, dtype=torch.float64) / cfg.num_steps
+    f = torch.cos((steps + cfg.offset) / (1 + cfg.offset) * math.pi / 2).pow(2)
+    abar = f / f[0]
+    betas = (1.0 - abar[1:] / abar[:-1]).clamp(max=cfg.max_beta)
+    return DiffusionSchedule(betas)

@@ -1,0 +1,113 @@
+"""The variational bound of a trained DDPM in bits/dim (Ho et al. 2020, eq. 5 and section 3.3)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import torch
+from einops import rearrange
+from torch import Tensor
+
+from gentk.data import to_float
+from gentk.errors import GentkError
+from gentk.interfaces import DataInfo, Split
+from gentk.prob import gaussian_kl
+from gentk_diffusion.schedules import DiffusionSchedule, extract
+
+BIN = 1.0 / 255.0  # half the width of one of 256 pixel levels in [-1, 1]
+
+
+def discretized_gaussian_log_likelihood(x: Tensor, mean: Tensor, log_var: Tensor) -> Tensor:
+    """log P(x) of pixels x in [-1, 1] on 256 levels under N(mean, exp(log_var)) integrated over
+    each level's bin; the outermost bins extend to -inf and +inf. Elementwise."""
+    inv_std = torch.exp(-0.5 * log_var)
+    upper = (x - mean + BIN) * inv_std
+    lower = (x - mean - BIN) * inv_std
+    log_cdf_upper = torch.special.log_ndtr(upper)
+    log_survival_lower = torch.special.log_ndtr(-lower)
+    middle = torch.log((torch.special.ndtr(upper) - torch.special.ndtr(lower)).clamp(min=1e-12))
+    return torch.where(x < -0.999, log_cdf_upper, torch.where(x > 0.999, log_survival_lower, middle))
+
+
+def strata(num_terms: int, k: int | None, batch: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Step indices (K, B) in 1..num_terms and their weights (K, 1): one uniform draw from each of
+    K equal strata, weighted by the stratum's size, so sum_k w_k f(t_k) is unbiased for the sum."""
+    k = num_terms if k is None else min(k, num_terms)
+    edges = torch.linspace(1, num_terms + 1, k + 1, dtype=torch.float64).floor().long()  # (K+1,)
+    sizes = edges[1:] - edges[:-1]  # (K,)
+    u = torch.rand((k, batch), generator=generator, device=generator.device).cpu().double()
+    t = edges[:-1, None] + (u * sizes[:, None]).floor().long()  # (K, B)
+    return t, sizes[:, None].double()
+
+
+class VLB:
+    """`evaluate(model, split, info, generator)` -> bits/dim of the bound with its standard error."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+
+    @torch.no_grad()
+    def evaluate(self, model, data: Split, info: DataInfo, *, generator: torch.Generator) -> Mapping[str, float]:
+        if not hasattr(model, "schedule") or not hasattr(model, "eval_denoiser"):
+            raise GentkError("the vlb metric needs a diffusion model", hint="use it with model `ddpm`")
+        n = min(self.cfg.n_examples, len(data))
+        nats = []
+        for start in range(0, n, self.cfg.batch_size):
+            stop = min(n, start + self.cfg.batch_size)
+            x0 = to_float(data.x[start:stop], info).to(model.device) * 2 - 1  # (B, C, H, W)
+            y = data.y[start:stop].to(model.device) if self._conditional(model, data) else None
+            nats.append(self._bound(model, x0, y, generator))
+        nats = torch.cat(nats)  # (n, 3): L_T, sum of L_{t-1}, L_0 in nats per image
+        bits = nats / (info.numel * math.log(2))
+        total = bits.sum(dim=1)
+        stderr = total.std(unbiased=True).item() / math.sqrt(n) if n > 1 else 0.0
+        means = bits.mean(dim=0)
+        return {"bpd": total.mean().item(), "bpd_stderr": stderr, "prior_bpd": means[0].item(),
+                "diffusion_bpd": means[1].item(), "decoder_bpd": means[2].item()}
+
+    def _conditional(self, model, data: Split) -> bool:
+        return bool(self.cfg.conditional and getattr(model, "num_classes", 0) and data.y is not None)
+
+    def _bound(self, model, x0: Tensor, y: Tensor | None, generator: torch.Generator) -> Tensor:
+        """Per-image terms (B, 3) in nats: L_T, the (estimated) sum of L_{t-1}, and L_0."""
+        sched: DiffusionSchedule = model.schedule
+        net = model.eval_denoiser()
+        b = x0.shape[0]
+        last = torch.full((b,), sched.num_steps - 1, device=x0.device, dtype=torch.long)
+        mean_t, var_t = sched.q_mean_var(x0, last)
+        prior = gaussian_kl(_flat(mean_t), _flat(var_t.log().expand_as(x0)))  # (B,)
+
+        steps, weights = strata(sched.num_steps - 1, self.cfg.timesteps, b, generator)
+        middle = torch.zeros(b, device=x0.device)
+        for t, w in zip(steps.to(x0.device), weights.to(x0.device)):
+            middle += w.float() * self._kl_term(net, sched, x0, y, t, generator)
+        decoder = self._decoder_nll(net, sched, x0, y, generator)
+        return torch.stack([prior, middle, decoder], dim=1)
+
+    def _reverse(self, net, sched: DiffusionSchedule, x0: Tensor, y: Tensor | None, t: Tensor,
+                 generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
+        """x_t ~ q(x_t|x_0), and the model's mean and log-variance of p(x_{t-1}|x_t)."""
+        noise = torch.randn(x0.shape, generator=generator, device=generator.device).to(x0.device)
+        xt = sched.q_sample(x0, t, noise)
+        x0_hat = sched.predict_x0(xt, t, net(xt, t, y).float())
+        mean, _ = sched.posterior(x0_hat, xt, t)
+        table = (sched.betas if self.cfg.variance == "beta" else sched.posterior_variance).clone()
+        table[0] = sched.posterior_variance[1]  # beta~_1 = 0: the decoder uses beta~_2, as Ho et al. do
+        return xt, mean, extract(table.log(), t, x0).expand_as(x0)
+
+    def _kl_term(self, net, sched, x0, y, t, generator) -> Tensor:
+        """L_{t-1} = KL(q(x_{t-1}|x_t, x_0) || p(x_{t-1}|x_t)) per image (B,)."""
+        xt, mean_p, log_var_p = self._reverse(net, sched, x0, y, t, generator)
+        mean_q, var_q = sched.posterior(x0, xt, t)
+        return gaussian_kl(_flat(mean_q), _flat(var_q.log().expand_as(x0)), _flat(mean_p), _flat(log_var_p))
+
+    def _decoder_nll(self, net, sched, x0, y, generator) -> Tensor:
+        """L_0 = -log p(x_0|x_1) under the discretised Gaussian decoder, per image (B,)."""
+        t = torch.zeros(x0.shape[0], device=x0.device, dtype=torch.long)
+        _, mean, log_var = self._reverse(net, sched, x0, y, t, generator)
+        return -_flat(discretized_gaussian_log_likelihood(x0, mean, log_var)).sum(dim=1)
+
+
+def _flat(x: Tensor) -> Tensor:
+    return rearrange(x, "b ... -> b (...)")

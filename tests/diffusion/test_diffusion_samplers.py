@@ -1,0 +1,92 @@
+"""Reverse samplers and classifier-free guidance."""
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from .diffusion_helpers import build_schedule
+from gentk.recipe import resolve_component
+from gentk_diffusion.samplers import EpsModel, guided_eps, step_sequence
+
+
+def oracle(sched, x0):
+    """The noise prediction that is exact for data concentrated at x0."""
+    def eps(x, t):
+        abar = sched.alphas_cumprod[t].reshape(-1, *[1] * (x.dim() - 1))
+        return (x - abar.sqrt() * x0) / (1 - abar).sqrt()
+    return EpsModel(eps, sched)
+
+
+def sampler(name, **options):
+    return resolve_component("sampler", {"use": name, **options}).build()
+
+
+@pytest.mark.parametrize("name,options", [
+    ("ancestral", {"variance": "beta"}), ("ancestral", {"variance": "beta_tilde", "steps": 7}),
+    ("ddim", {"steps": 10}), ("ddim", {"steps": 10, "eta": 1.0}), ("ddpm_langevin", {"steps": 10}),
+])
+def test_reverse_chain_with_the_true_noise_recovers_x0(name, options, gen):
+    sched = build_schedule("linear", num_steps=100)
+    x0 = torch.rand(4, 1, 3, 3) * 1.6 - 0.8
+    out = sampler(name, clip_denoised=False, **options).sample(oracle(sched, x0), x0.shape, generator=gen)
+    assert torch.allclose(out, x0, atol=1e-4)
+
+
+@given(st.integers(1, 999))
+def test_one_reverse_step_with_the_true_noise_moves_to_the_posterior_mean(t):
+    sched = build_schedule("linear")
+    x0, noise = torch.rand(2, 5) * 2 - 1, torch.randn(2, 5)
+    tt = torch.full((2,), t)
+    xt = sched.q_sample(x0, tt, noise)
+    out = sampler("ddim", steps=None, eta=0.0, clip_denoised=False).step(
+        EpsModel(lambda x, s: noise, sched), xt, t, t - 1, torch.Generator())
+    # eta = 0 keeps the same noise: x_{t-1} = sqrt(abar_{t-1}) x0 + sqrt(1 - abar_{t-1}) noise
+    assert torch.allclose(out, sched.q_sample(x0, tt - 1, noise), atol=1e-4)
+
+
+def test_ddim_with_eta_zero_is_deterministic_given_the_start_noise():
+    sched = build_schedule("linear", num_steps=50)
+    model = EpsModel(lambda x, t: torch.tanh(x) * 0.5, sched)
+    ddim = sampler("ddim", steps=10, eta=0.0)
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    a, b = ddim.sample(model, (3, 4), generator=g1), ddim.sample(model, (3, 4), generator=g2)
+    assert torch.equal(a, b)
+    # only the start noise was drawn
+    ref = torch.Generator().manual_seed(3)
+    torch.randn((3, 4), generator=ref)
+    assert torch.equal(g1.get_state(), ref.get_state())
+    stochastic = sampler("ddim", steps=10, eta=1.0).sample(model, (3, 4), generator=torch.Generator().manual_seed(3))
+    assert not torch.allclose(stochastic, a)
+
+
+@given(st.integers(1, 100), st.integers(1, 200))
+def test_step_sequence_is_descending_and_spans_the_chain(steps, num_steps):
+    seq = step_sequence(num_steps, steps)
+    assert seq[0] == num_steps - 1 and (seq[-1] == 0 or steps == 1)
+    assert all(a > b for a, b in zip(seq, seq[1:]))
+    assert len(seq) == min(steps, num_steps)
+
+
+def fake_denoiser(x, t, y):
+    return x * (y.float() + 1).reshape(-1, 1) + t.float().reshape(-1, 1)
+
+
+@given(st.floats(0, 10))
+def test_guidance_combines_both_branches_from_one_batched_pass(w):
+    calls = []
+
+    def net(x, t, y):
+        calls.append(len(x))
+        return fake_denoiser(x, t, y)
+
+    x, t, y = torch.randn(3, 2), torch.tensor([1, 2, 3]), torch.tensor([0, 1, 2])
+    out = guided_eps(net, y, w, null=5)(x, t)
+    cond, uncond = fake_denoiser(x, t, y), fake_denoiser(x, t, torch.full_like(y, 5))
+    assert torch.allclose(out, (1 + w) * cond - w * uncond, rtol=1e-5, atol=1e-5)
+    assert calls == ([3] if w == 0 else [6])
+
+
+def test_guidance_zero_is_the_conditional_prediction():
+    x, t, y = torch.randn(3, 2), torch.tensor([1, 2, 3]), torch.tensor([0, 1, 2])
+    assert torch.equal(guided_eps(fake_denoiser, y, 0.0, null=5)(x, t), fake_denoiser(x, t, y))
