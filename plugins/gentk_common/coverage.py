@@ -1,0 +1,78 @@
+"""Class coverage of generated images: mode collapse as numbers.
+
+A small CNN (see `classifier.py`) labels n generated images. Reported:
+
+    classes_covered     classes whose share of the samples is at least `min_share` / K
+    kl_to_data          KL(generated class histogram || label histogram of the data), in nats;
+                        0 for a perfect match, log K for a generator stuck on one class of
+                        balanced data
+    confident_fraction  share of samples the classifier labels with probability >= `confidence`
+                        (a sample-quality figure: blurry or mixed digits fall below)
+    hist_k              share of samples labelled k
+    classifier_accuracy the classifier's accuracy on data it did not train on
+
+with a "warning" when a class is missing or coverage fell since the previous evaluation.
+
+The classifier is trained on the labelled split passed to `evaluate` (the held-out split the
+generator never saw); a random nine tenths train it and the other tenth measures its accuracy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from gentk.errors import GentkError
+from gentk.interfaces import DataInfo, Split
+from gentk.prob import discrete_kl
+from gentk_common.classifier import classify, get_classifier
+
+CHUNK = 250  # samples drawn per call of model.sample
+
+
+class Coverage:
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.previous: int | None = None  # classes covered at the last evaluation
+
+    def draw(self, model: Any, info: DataInfo, generator: torch.Generator) -> torch.Tensor:
+        n = self.cfg.n_samples
+        chunks = [model.sample(min(CHUNK, n - i), generator=generator) for i in range(0, n, CHUNK)]
+        images = torch.cat(chunks).float()  # (N, C, H, W)
+        if tuple(images.shape[1:]) != tuple(info.shape):
+            raise GentkError(f"the model's samples have shape {tuple(images.shape[1:])}, the data {tuple(info.shape)}",
+                             hint="class coverage needs a model that samples images like its data")
+        return images
+
+    def evaluate(self, model: Any, data: Split, info: DataInfo, *, generator: torch.Generator) -> Mapping[str, Any]:
+        classifier = get_classifier(data, info, self.cfg.cache_dir, steps=self.cfg.classifier_steps,
+                                    device=model.device)
+        probs = classify(classifier, self.draw(model, info, generator))  # (N, K)
+        k = info.num_classes
+        hist = torch.bincount(probs.argmax(dim=1), minlength=k).double() / len(probs)  # (K,)
+        data_hist = torch.bincount(data.y.cpu(), minlength=k).double() / len(data.y)  # (K,)
+        covered = hist >= self.cfg.min_share / k
+        result: dict[str, Any] = {
+            "classes_covered": int(covered.sum()),
+            "kl_to_data": float(discrete_kl(hist, data_hist)),
+            "confident_fraction": float((probs.max(dim=1).values >= self.cfg.confidence).float().mean()),
+            "classifier_accuracy": classifier.accuracy,
+            **{f"hist_{i}": float(h) for i, h in enumerate(hist)},
+        }
+        warning = self.warning(covered)
+        if warning:
+            result["warning"] = warning
+        self.previous = int(covered.sum())
+        return result
+
+    def warning(self, covered: torch.Tensor) -> str | None:
+        n, k = int(covered.sum()), len(covered)
+        parts = []
+        if n < k:
+            missing = ", ".join(str(i) for i in torch.nonzero(~covered).flatten().tolist())
+            parts.append(f"mode collapse: {n} of {k} classes covered (missing: {missing})")
+        if self.previous is not None and n < self.previous:
+            parts.append(f"classes covered fell from {self.previous} to {n}")
+        return "; ".join(parts) or None

@@ -1,0 +1,108 @@
+"""Adversarial objectives (SPEC section 3).
+
+Every objective works on critic scores, one per sample, shape (B,), and offers:
+
+    value(d_real, d_fake)            the game's value V(D, G) (also `__call__`), logged
+    critic_loss(d_real, d_fake)      what the critic minimises (usually -V)
+    generator_loss(d_fake)           what the generator minimises
+    penalty(critic, real, fake, y)   an extra critic term that needs the critic itself (0 if none)
+    after_critic_step(critic)        applied after every critic optimizer step (weight clipping)
+    scores_are_logits                whether scores are logits of D(x) = sigmoid(score)
+
+The model (`gentk_gan.model.GAN`) calls only these, so a new objective needs no model change.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from einops import reduce
+from torch import Tensor, nn
+
+
+class Objective:
+    """Defaults shared by the objectives: no penalty, nothing after a critic step."""
+
+    scores_are_logits = False
+
+    def __call__(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
+        return self.value(d_real, d_fake)
+
+    def value(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
+        raise TypeError(f"{type(self).__name__} defines no value")
+
+    def critic_loss(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
+        return -self.value(d_real, d_fake)
+
+    def penalty(self, critic: nn.Module, real: Tensor, fake: Tensor, y: Tensor | None = None) -> Tensor:
+        return real.new_zeros(())
+
+    def after_critic_step(self, critic: nn.Module) -> None:
+        return None
+
+
+class Minimax(Objective):
+    """Goodfellow et al. 2014: V = E[log D(x)] + E[log(1 - D(G(z)))], D = sigmoid(score).
+
+    The generator minimises E[log(1 - D(G(z)))] (saturating, the game itself) or, with
+    `non_saturating`, -E[log D(G(z))], which the paper recommends because its gradient does not
+    vanish while the discriminator rejects every fake. Both are stationary where D(G(z)) = 1/2."""
+
+    scores_are_logits = True
+
+    def __init__(self, cfg):
+        self.non_saturating = cfg.non_saturating
+
+    def value(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
+        # log D = logsigmoid(s), log(1 - D) = logsigmoid(-s): stable for any score
+        return F.logsigmoid(d_real).mean() + F.logsigmoid(-d_fake).mean()
+
+    def generator_loss(self, d_fake: Tensor) -> Tensor:
+        if self.non_saturating:
+            return -F.logsigmoid(d_fake).mean()
+        return F.logsigmoid(-d_fake).mean()
+
+
+class Wasserstein(Objective):
+    """Arjovsky et al. 2017: V = E[D(x)] - E[D(G(z))] over 1-Lipschitz critics; Lipschitz by
+    clipping every critic parameter to [-clip, clip] after each critic step."""
+
+    def __init__(self, cfg):
+        self.clip = cfg.clip
+
+    def value(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
+        return d_real.mean() - d_fake.mean()
+
+    def generator_loss(self, d_fake: Tensor) -> Tensor:
+        return -d_fake.mean()
+
+    @torch.no_grad()
+    def after_critic_step(self, critic: nn.Module) -> None:
+        for p in critic.parameters():
+            p.clamp_(-self.clip, self.clip)
+
+
+class WassersteinGP(Wasserstein):
+    """Gulrajani et al. 2017: the Wasserstein value with a gradient penalty
+    weight * E[(||grad D(x_hat)|| - 1)^2] on points x_hat between real and fake, no clipping."""
+
+    def __init__(self, cfg):
+        self.weight = cfg.weight
+
+    def after_critic_step(self, critic: nn.Module) -> None:
+        return None
+
+    def penalty(self, critic: nn.Module, real: Tensor, fake: Tensor, y: Tensor | None = None) -> Tensor:
+        return self.weight * gradient_penalty(critic, real, fake, y)
+
+
+def gradient_penalty(critic: nn.Module, real: Tensor, fake: Tensor, y: Tensor | None = None,
+                     generator: torch.Generator | None = None) -> Tensor:
+    """E[(||grad_x D(x_hat)||_2 - 1)^2] with x_hat = e * real + (1 - e) * fake, e ~ U(0, 1) per sample."""
+    shape = (len(real),) + (1,) * (real.dim() - 1)  # (B, 1, ...)
+    e = torch.rand(shape, generator=generator, device=real.device, dtype=real.dtype)
+    x_hat = (e * real + (1 - e) * fake.detach()).requires_grad_(True)
+    scores = critic(x_hat, y)  # (B,)
+    (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
+    norms = (reduce(grad.pow(2), "b ... -> b", "sum") + 1e-12).sqrt()  # (B,)
+    return (norms - 1).pow(2).mean()

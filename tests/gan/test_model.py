@@ -1,0 +1,112 @@
+"""The gan model: critic/generator schedule, clipping, conditioning, sampling and an end-to-end toy run."""
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gentk.errors import GentkError
+from gentk.hardware import autocast
+from gentk.interfaces import Batch, BuildContext, DataInfo, StepContext
+from gentk.recipe import resolve, resolve_component
+
+POINTS = DataInfo(shape=(2,), kind="points")
+IMAGES = DataInfo(shape=(1, 8, 8), num_classes=3)
+
+
+def build(info: DataInfo, **model) -> object:
+    spec = resolve_component("model", {"use": "gan", **model})
+    return spec.build(BuildContext(data=info, device=torch.device("cpu")))
+
+
+def ctx(step: int = 0) -> StepContext:
+    return StepContext(step, 0, autocast(torch.device("cpu"), "fp32"), torch.device("cpu"))
+
+
+def image_batch(n: int = 6) -> Batch:
+    return Batch(torch.rand(n, 1, 8, 8), torch.arange(n) % 3)
+
+
+def test_generator_updates_every_n_critic_steps():
+    model = build(POINTS, n_critic=3, generator={"use": "mlp", "hidden": 8}, critic={"use": "mlp", "hidden": 8})
+    g_before = [p.clone() for p in model.generator.parameters()]
+    batch = Batch(torch.randn(16, 2))
+    for step in range(2):
+        out = model.train_step(batch, ctx(step))
+        assert "loss_g" not in out
+    assert all(torch.equal(a, b) for a, b in zip(g_before, model.generator.parameters()))
+    out = model.train_step(batch, ctx(2))
+    assert "loss_g" in out and math.isfinite(out["loss"])
+    assert not all(torch.equal(a, b) for a, b in zip(g_before, model.generator.parameters()))
+    assert model.extra_state()["critic_steps"] == 3
+
+
+@settings(max_examples=10)
+@given(st.sampled_from([1e-3, 1e-2, 0.1]), st.integers(0, 1000))
+def test_every_critic_weight_lies_in_clip_range_after_a_critic_step(c, seed):
+    torch.manual_seed(seed)
+    model = build(IMAGES, objective={"use": "wgan", "clip": c}, n_critic=2,
+                  generator={"use": "conv", "channels": 4, "fc_hidden": 8, "latent_dim": 4},
+                  critic={"use": "conv", "channels": 4, "hidden": 8},
+                  d_optimizer={"use": "rmsprop", "lr": 1.0})  # a huge step, so clipping must act
+    for step in range(2):
+        model.train_step(image_batch(), ctx(step))
+        bound = torch.tensor(c, dtype=torch.float32)  # c as stored in float32 weights
+        assert all(bool(p.detach().abs().max() <= bound) for p in model.critic.parameters())
+
+
+@pytest.mark.parametrize("upsample", ["transpose", "resize"])
+def test_images_sample_in_unit_range_with_the_data_shape(upsample):
+    model = build(IMAGES, generator={"use": "conv", "channels": 4, "fc_hidden": 0, "upsample": upsample},
+                  critic={"use": "dcgan", "channels": 4})
+    model.train_step(image_batch(), ctx())
+    x = model.sample(5, generator=torch.Generator().manual_seed(0))
+    assert x.shape == (5, 1, 8, 8) and float(x.min()) >= 0 and float(x.max()) <= 1
+
+
+def test_conditional_and_acgan_use_labels_and_reject_bad_options():
+    model = build(IMAGES, generator={"use": "mlp", "hidden": 8, "conditional": True},
+                  critic={"use": "mlp", "hidden": 8, "aux_classifier": True}, n_critic=1)
+    out = model.train_step(image_batch(), ctx())
+    assert math.isfinite(out["loss"]) and math.isfinite(out["loss_g"])
+    g = torch.Generator().manual_seed(0)
+    same = model.sample(4, generator=g, labels=torch.tensor([2]))
+    assert same.shape == (4, 1, 8, 8)
+    with pytest.raises(GentkError):
+        model.sample(4, generator=g, labels=torch.tensor([3]))  # class out of range
+    with pytest.raises(GentkError):
+        model.sample(4, generator=g, steps=10)
+    with pytest.raises(GentkError):
+        model.train_step(Batch(torch.rand(4, 1, 8, 8)), ctx())  # no labels
+
+
+def test_unconditional_generator_refuses_labels():
+    model = build(IMAGES)
+    with pytest.raises(GentkError, match="not conditional"):
+        model.sample(2, generator=torch.Generator(), labels=torch.tensor([0]))
+
+
+def test_conv_networks_refuse_points():
+    with pytest.raises(GentkError):
+        build(POINTS, generator="conv")
+
+
+def test_end_to_end_toy_run_logs_mode_coverage(tmp_path):
+    import gentk.api as gk
+
+    raw = {
+        "run": {"epochs": 2, "batch_size": 64, "steps_per_epoch": 10, "n_samples": 64, "threads": 1},
+        "data": {"use": "toy2d", "name": "ring", "n_train": 640, "n_test": 200},
+        "model": {"use": "gan", "n_critic": 2, "objective": {"use": "gan", "non_saturating": True},
+                  "generator": {"use": "mlp", "hidden": 16, "latent_dim": 4},
+                  "critic": {"use": "mlp", "hidden": 16}},
+        "metrics": [{"use": "mode_coverage", "n_samples": 200}],
+    }
+    run = gk.train(resolve(raw), out=tmp_path, name="gan_toy")
+    epochs = run.metrics("epoch")
+    assert len(epochs) == 2
+    assert all(0 <= r["mode_coverage/coverage"] <= 1 and "loss_g" in r for r in epochs)
+    assert run.model.extra_state()["critic_steps"] == 20
+    assert run.sample(7).shape == (7, 2)
