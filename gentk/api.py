@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from gentk import distributed
-from gentk.engine import Trainer, build_model, load_model_state
+from gentk.engine import Trainer, build_model, fit_metrics, load_model_state
 from gentk.errors import GentkError
 from gentk.figures import save_samples
 from gentk.hardware import select_device
@@ -133,8 +133,10 @@ class Run:
         """Evaluate a metric component on held-out data; `config` sets its fields."""
         spec = resolve_component("metric", {"use": metric, **config})
         dataset = self.recipe.data.build()
+        evaluator = spec.build()
+        fit_metrics([evaluator], dataset.split("train"), dataset.info)
         generator = torch.Generator(self.model.device).manual_seed(seed)
-        result = dict(spec.build().evaluate(self.model, dataset.split(split), dataset.info, generator=generator))
+        result = dict(evaluator.evaluate(self.model, dataset.split(split), dataset.info, generator=generator))
         self.dir.log({"kind": "eval", "metric": metric, "step": self._last_step(), **result})
         return result
 

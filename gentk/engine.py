@@ -22,7 +22,8 @@ from gentk import distributed, figures
 from gentk.data import batches, steps_per_epoch
 from gentk.errors import GentkError, Interrupted, NumericalError
 from gentk.hardware import autocast, select_device, select_precision
-from gentk.interfaces import BuildContext, DataInfo, HasExtraState, HasFigures, Model, Split, StepContext
+from gentk.interfaces import (BuildContext, DataInfo, HasExtraState, HasFigures, Model, Split, StepContext,
+                              UsesTrainingData)
 from gentk.progress import Reporter
 from gentk.recipe import Recipe, dumps
 from gentk.registry import get_plugins
@@ -56,6 +57,13 @@ def load_model_state(model: Model, state: Mapping[str, Any]) -> None:
         opt.load_state_dict(state["optimizers"][name])
     if isinstance(model, HasExtraState) and "extra" in state:
         model.load_extra_state(state["extra"])
+
+
+def fit_metrics(metrics: list, train: Split, info: DataInfo) -> None:
+    """Let metrics that learn from the training split (classifiers) do so."""
+    for metric in metrics:
+        if isinstance(metric, UsesTrainingData):
+            metric.fit(train, info)
 
 
 def set_mode(model: Model, training: bool) -> None:
@@ -110,6 +118,7 @@ class Trainer:
             distributed.broadcast_state(self.model.networks())
             distributed.average_gradients_before_steps(self.model.optimizers(), self.world)
         self.metrics = [(spec.name, spec.build()) for spec in recipe.metrics]
+        self.metrics_fitted = False
         self.data_rng = torch.Generator().manual_seed(self.cfg.seed)
         self.epoch_rng_state = self.data_rng.get_state()
         self.pos = Position()
@@ -243,6 +252,9 @@ class Trainer:
         if not self.metrics:
             return {}
         test = self.dataset.split("test")
+        if not self.metrics_fitted:
+            fit_metrics([m for _, m in self.metrics], self.train_split, self.info)
+            self.metrics_fitted = True
         out: dict[str, Any] = {}
         for name, metric in self.metrics:
             generator = torch.Generator(self.device).manual_seed(self.cfg.seed + 7919 * epoch)

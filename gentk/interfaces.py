@@ -173,6 +173,14 @@ class Metric(Protocol):
     def evaluate(self, model: Model, data: Split, info: DataInfo, *, generator: torch.Generator) -> Mapping[str, float]: ...
 
 
+@runtime_checkable
+class UsesTrainingData(Protocol):
+    """A metric that learns from the training split before its first evaluation (a classifier
+    that labels generated images, say). The engine and `gentk eval` call `fit` once."""
+
+    def fit(self, train: Split, info: DataInfo) -> None: ...
+
+
 # -- what the engine trains ---------------------------------------------------------------------
 @runtime_checkable
 class Model(Protocol):

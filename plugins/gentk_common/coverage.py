@@ -13,8 +13,10 @@ A small CNN (see `classifier.py`) labels n generated images. Reported:
 
 with a "warning" when a class is missing or coverage fell since the previous evaluation.
 
-The classifier is trained on the labelled split passed to `evaluate` (the held-out split the
-generator never saw); a random nine tenths train it and the other tenth measures its accuracy.
+The classifier is trained on the run's training split (`fit`, called once by the engine and by
+`gentk eval`; a random nine tenths train it and the other tenth measures its accuracy) and
+cached; without `fit` it falls back to the labelled split passed to `evaluate`. The data's label
+histogram is the training split's when known.
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ class Coverage:
     def __init__(self, cfg):
         self.cfg = cfg
         self.previous: int | None = None  # classes covered at the last evaluation
+        self.train: Split | None = None
+
+    def fit(self, train: Split, info: DataInfo) -> None:
+        self.train = train
 
     def draw(self, model: Any, info: DataInfo, generator: torch.Generator) -> torch.Tensor:
         n = self.cfg.n_samples
@@ -47,12 +53,13 @@ class Coverage:
         return images
 
     def evaluate(self, model: Any, data: Split, info: DataInfo, *, generator: torch.Generator) -> Mapping[str, Any]:
-        classifier = get_classifier(data, info, self.cfg.cache_dir, steps=self.cfg.classifier_steps,
+        labelled = self.train if self.train is not None and self.train.y is not None else data
+        classifier = get_classifier(labelled, info, self.cfg.cache_dir, steps=self.cfg.classifier_steps,
                                     device=model.device)
         probs = classify(classifier, self.draw(model, info, generator))  # (N, K)
         k = info.num_classes
         hist = torch.bincount(probs.argmax(dim=1), minlength=k).double() / len(probs)  # (K,)
-        data_hist = torch.bincount(data.y.cpu(), minlength=k).double() / len(data.y)  # (K,)
+        data_hist = torch.bincount(labelled.y.cpu(), minlength=k).double() / len(labelled.y)  # (K,)
         covered = hist >= self.cfg.min_share / k
         result: dict[str, Any] = {
             "classes_covered": int(covered.sum()),
