@@ -23,6 +23,7 @@ SetOption = Annotated[
     typer.Option("--set", "-s", help="Override a recipe value: path.to.key=value (value parsed as TOML)."),
 ]
 RecipeArg = Annotated[Path, typer.Argument(help="A TOML recipe, e.g. recipes/vae_toy.toml.", show_default=False)]
+ThreadsOption = Annotated[Optional[int], typer.Option("--threads", help="CPU threads for torch.", min=1)]
 RunArg = Annotated[Path, typer.Argument(help="A run directory written by `gentk run`.", show_default=False)]
 
 
@@ -167,12 +168,14 @@ def sample(
     steps: Annotated[Optional[int], typer.Option("--steps", help="Sampler steps.", min=1)] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")] = "auto",
+    threads: ThreadsOption = None,
 ) -> None:
     """Draw samples from a trained run into an image grid or a tensor file."""
     import torch
 
     from gentk import api
 
+    _set_threads(threads)
     run_ = api.open_run(run_dir, device)
     options = {k: v for k, v in {"sampler": sampler, "steps": steps, "guidance": guidance}.items() if v is not None}
     labels = None if label is None else torch.full((n,), label, dtype=torch.long, device=run_.model.device)
@@ -187,11 +190,13 @@ def evaluate(
     set_: SetOption = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")] = "auto",
+    threads: ThreadsOption = None,
 ) -> None:
     """Evaluate a trained run on its held-out data with a metric (`--set key=value` configures it)."""
     from gentk import api
     from gentk.recipe import parse_value
 
+    _set_threads(threads)
     config = {}
     for item in set_ or []:
         key, _, value = item.partition("=")
@@ -200,6 +205,13 @@ def evaluate(
     console = _console()
     for key, value in result.items():
         console.print(f"{metric}/{key} = {value:.6g}" if isinstance(value, float) else f"{metric}/{key} = {value}")
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def _launch_torchrun(nproc: int, recipe, overrides, out, resume, quiet) -> None:

@@ -3,6 +3,10 @@
 A component's config is plain data. Fields made with `param` hold TOML values; fields made
 with `sub` hold another component, chosen in the recipe with `use = "name"` and resolved to a
 `gentk.registry.Spec` before the config is built.
+
+The recipe resolver checks each field's type and runs its validator on its own (with no
+instance), so that every problem of a recipe is reported at once; checks that compare two
+fields belong in `__attrs_post_init__`, whose ValueError is reported at the component's path.
 """
 
 from __future__ import annotations

@@ -33,7 +33,8 @@ def gentk_register_encoders(register):
 
 @hookspec
 def gentk_register_decoders(register):
-    """Decoders p(x|z): `factory(config, ctx: BuildContext) -> Decoder`."""
+    """Decoders p(x|z): `factory(config, ctx: BuildContext, *, latent_dim: int) -> Decoder`; the
+    model passes the latent size of its encoder, so a recipe sets it in one place."""
 
 
 @hookspec
