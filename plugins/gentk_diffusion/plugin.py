@@ -62,8 +62,9 @@ class UNetConfig:
     norm_groups: int = param(32, "GroupNorm groups (must divide every width)", v.gt(0))
     attention_backend: Literal["default", "math"] = param(
         "math", "scaled_dot_product_attention kernel: torch's default choice, or the plain math one "
-        "(faster on CPU for the short sequences here; see benchmarks/bench_unet.py)")
-    channels_last: bool = param(False, "run convolutions in channels-last memory layout")
+        "(as fast or faster on CPU for the 49-token sequences at 7x7; see benchmarks/bench_unet.py)")
+    channels_last: bool = param(False, "run convolutions in channels-last memory layout (measured slower "
+                                       "under bf16 autocast on CPU; see benchmarks/bench_unet.py)")
 
     def __attrs_post_init__(self):
         for m in self.channel_mult:
