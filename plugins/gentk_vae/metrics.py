@@ -10,6 +10,7 @@ import torch
 from gentk.data import batches
 from gentk.errors import GentkError
 from gentk.interfaces import DataInfo, Split
+from gentk.progress import track
 from gentk_vae.bounds import importance_log_likelihood
 from gentk_vae.likelihoods import Bernoulli
 
@@ -32,9 +33,11 @@ class ImportanceNLL:
         decoder.eval()
         cfg = self.cfg
         device = model.device
+        held = _head(data, cfg.n_examples)
         logp = torch.cat([
             importance_log_likelihood(batch.x, encoder, decoder, cfg.k, cfg.chunk, generator)
-            for batch in batches(_head(data, cfg.n_examples), info, cfg.batch_size, device=device)
+            for batch in track(batches(held, info, cfg.batch_size, device=device), f"nll (K = {cfg.k})",
+                               math.ceil(len(held) / cfg.batch_size))
         ])  # (N,)
         out: dict[str, float | str] = {
             "nll": -logp.mean().item(),
