@@ -1,8 +1,9 @@
 """The GAN model: alternating critic and generator updates with separate optimizers.
 
-The engine calls `train_step` once per batch. Each call makes one critic step; every
-`n_critic`-th call also makes one generator step, so k critic steps per generator step need
-nothing from the engine. The step counter is extra state, so a resumed run continues the same
+The engine calls `train_step` once per batch. With `critic_batch = "new"` each call makes one
+critic step and every `n_critic`-th call also one generator step; with "same" each call makes
+all `n_critic` critic steps on its batch, then one generator step. Either way k critic steps
+per generator step need nothing from the engine. The step counter is extra state, so a resumed run continues the same
 schedule. The objective decides the losses, any penalty and any clipping (see `objectives.py`).
 """
 
@@ -134,9 +135,11 @@ class GAN:
         return float(s.detach().mean())
 
     def train_step(self, batch: Batch, ctx: StepContext) -> dict[str, float]:
-        y = self.labels_of(batch)
-        out = self.critic_step(self.to_model_space(batch.x), y, ctx)
-        self.critic_steps += 1
+        y, real = self.labels_of(batch), self.to_model_space(batch.x)
+        repeats = self.cfg.n_critic if self.cfg.critic_batch == "same" else 1
+        for _ in range(repeats):
+            out = self.critic_step(real, y, ctx)
+            self.critic_steps += 1
         if self.critic_steps % self.cfg.n_critic == 0:
             self.last_g = self.generator_step(len(batch.x), ctx)
         return {**out, **self.last_g}

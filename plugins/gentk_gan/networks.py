@@ -71,8 +71,9 @@ class MLPGenerator(GeneratorNet):
     def __init__(self, cfg, ctx: BuildContext):
         super().__init__(cfg, ctx.data)
         layers, width = [], self.in_dim
+        act = nn.LeakyReLU(cfg.slope) if cfg.slope else nn.ReLU()
         for _ in range(cfg.layers):
-            layers += [nn.Linear(width, cfg.hidden), nn.ReLU()]
+            layers += [nn.Linear(width, cfg.hidden), act]
             width = cfg.hidden
         self.body = nn.Sequential(*layers, nn.Linear(width, ctx.data.numel), _unflatten(ctx.data))
         self.to(ctx.device)
@@ -151,6 +152,7 @@ class MLPCritic(CriticNet):
         layers, width = [Rearrange("b ... -> b (...)")], ctx.data.numel
         for _ in range(cfg.layers):
             layers += [nn.Linear(width, cfg.hidden), nn.LeakyReLU(cfg.slope)]
+            layers += [nn.Dropout(cfg.dropout)] if cfg.dropout else []
             width = cfg.hidden
         self.body = nn.Sequential(*layers)
         self.to(ctx.device)

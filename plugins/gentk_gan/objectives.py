@@ -46,16 +46,24 @@ class Minimax(Objective):
 
     The generator minimises E[log(1 - D(G(z)))] (saturating, the game itself) or, with
     `non_saturating`, -E[log D(G(z))], which the paper recommends because its gradient does not
-    vanish while the discriminator rejects every fake. Both are stationary where D(G(z)) = 1/2."""
+    vanish while the discriminator rejects every fake. Both are stationary where D(G(z)) = 1/2.
+    With `real_label` = a < 1 the critic fits real samples to a instead of 1 (one-sided label
+    smoothing): it minimises -E[a log D(x) + (1 - a) log(1 - D(x))] - E[log(1 - D(G(z)))]."""
 
     scores_are_logits = True
 
     def __init__(self, cfg):
         self.non_saturating = cfg.non_saturating
+        self.real_label = cfg.real_label
 
     def value(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
         # log D = logsigmoid(s), log(1 - D) = logsigmoid(-s): stable for any score
         return F.logsigmoid(d_real).mean() + F.logsigmoid(-d_fake).mean()
+
+    def critic_loss(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
+        a = self.real_label
+        real = F.logsigmoid(d_real) if a == 1 else a * F.logsigmoid(d_real) + (1 - a) * F.logsigmoid(-d_real)
+        return -(real.mean() + F.logsigmoid(-d_fake).mean())
 
     def generator_loss(self, d_fake: Tensor) -> Tensor:
         if self.non_saturating:

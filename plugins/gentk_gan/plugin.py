@@ -29,6 +29,10 @@ class GANConfig:
     n_critic: int = param(5, "critic steps per generator step (k; report and WGAN paper: 5)", v.gt(0))
     aux_weight: float = param(1.0, "weight of the class log-loss when the critic has an auxiliary classifier (AC-GAN)",
                               v.ge(0))
+    critic_batch: Literal["new", "same"] = param(
+        "new", "'new': each critic step takes the next training batch and the generator steps every n_critic-th "
+        "batch (WGAN paper); 'same': every batch gets all n_critic critic steps (fresh noise each), then one "
+        "generator step, so an epoch makes as many generator steps as it has batches")
 
 
 # -- generators -------------------------------------------------------------------------------
@@ -39,6 +43,7 @@ class MLPGeneratorConfig:
     latent_dim: int = param(100, "noise dimension", v.gt(0))
     hidden: int = param(256, "units per hidden layer", v.gt(0))
     layers: int = param(1, "number of hidden layers", v.gt(0))
+    slope: float = param(0.0, "negative slope of the hidden activation: 0 is ReLU, above 0 LeakyReLU", v.ge(0))
     output: OUTPUTS = param("auto", OUTPUT_DOC)
     conditional: bool = param(False, "condition on the class label (a learned embedding concatenated to z)")
     embed_dim: int = param(16, "size of the label embedding (conditional only)", v.gt(0))
@@ -69,6 +74,8 @@ class MLPCriticConfig:
     hidden: int = param(256, "units per hidden layer", v.gt(0))
     layers: int = param(1, "number of hidden layers (reference: 1)", v.gt(0))
     slope: float = param(0.2, "negative slope of the LeakyReLU", v.ge(0))
+    dropout: float = param(0.0, "dropout rate after each hidden layer (the original GAN's discriminator used dropout)",
+                           v.and_(v.ge(0), v.lt(1)))
     conditional: bool = param(False, "condition on the label with a projection term <embed(y), h(x)>")
     aux_classifier: bool = param(False, "add a class-prediction head (AC-GAN)")
 
@@ -102,6 +109,8 @@ class MinimaxConfig:
     """Minimax GAN (Goodfellow et al. 2014): V = E log D(x) + E log(1 - D(G(z)))."""
 
     non_saturating: bool = param(False, "generator minimises -E log D(G(z)) instead of E log(1 - D(G(z)))")
+    real_label: float = param(1.0, "critic's target for real samples; below 1 is one-sided label smoothing "
+                              "(Salimans et al. 2016), which keeps D(x) from saturating", v.and_(v.gt(0.5), v.le(1)))
 
 
 @config

@@ -110,3 +110,28 @@ def test_end_to_end_toy_run_logs_mode_coverage(tmp_path):
     assert all(0 <= r["mode_coverage/coverage"] <= 1 and "loss_g" in r for r in epochs)
     assert run.model.extra_state()["critic_steps"] == 20
     assert run.sample(7).shape == (7, 2)
+
+
+def test_same_batch_schedule_makes_k_critic_steps_then_one_generator_step_per_batch():
+    model = build(POINTS, n_critic=3, critic_batch="same",
+                  generator={"use": "mlp", "hidden": 8}, critic={"use": "mlp", "hidden": 8, "dropout": 0.5})
+    calls = []
+    critic_step = model.critic_step
+    model.critic_step = lambda *a: calls.append("d") or critic_step(*a)
+    batch = Batch(torch.randn(16, 2))
+    for step in range(2):
+        g_before = [p.clone() for p in model.generator.parameters()]
+        out = model.train_step(batch, ctx(step))
+        assert "loss_g" in out  # every batch updates the generator
+        assert not all(torch.equal(a, b) for a, b in zip(g_before, model.generator.parameters()))
+    assert calls == ["d"] * 6 and model.extra_state()["critic_steps"] == 6
+
+
+def test_mlp_networks_take_leaky_generator_and_critic_dropout():
+    model = build(IMAGES, generator={"use": "mlp", "hidden": 8, "slope": 0.2},
+                  critic={"use": "mlp", "hidden": 8, "dropout": 0.3})
+    kinds = {type(m).__name__ for m in model.generator.modules()} | {type(m).__name__ for m in model.critic.modules()}
+    assert {"LeakyReLU", "Dropout"} <= kinds and "ReLU" not in kinds
+    model.critic.eval()  # dropout off: the critic is deterministic
+    x = torch.rand(4, 1, 8, 8)
+    assert torch.equal(model.critic(x), model.critic(x))

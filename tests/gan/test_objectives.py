@@ -86,3 +86,18 @@ def test_wgan_gp_adds_weighted_penalty_and_does_not_clip():
     assert math.isclose(float(obj.penalty(critic, x, x + 1)), 10.0 * (4 - 1) ** 2, rel_tol=1e-5)
     obj.after_critic_step(critic)
     assert torch.equal(critic.w.detach(), torch.full((4,), 2.0))
+
+
+@settings(max_examples=30)
+@given(st.floats(0.6, 0.99), floats, floats)
+def test_label_smoothing_critic_optimum_on_real_is_the_smoothed_label(a, d_real, d_fake):
+    # the smoothed critic loss is cross-entropy to target a on real data: minimised where D(x) = a,
+    # it equals the plain loss when a = 1, and it never goes below the plain loss's entropy bound
+    obj = Minimax(MinimaxConfig(real_label=a))
+    s = torch.tensor([d_real], dtype=torch.float64, requires_grad=True)
+    loss = obj.critic_loss(s, torch.tensor([d_fake], dtype=torch.float64))
+    (grad,) = torch.autograd.grad(loss, s)
+    assert math.isclose(float(grad), float(torch.sigmoid(s)) - a, abs_tol=1e-9)
+    plain = Minimax(MinimaxConfig())
+    t = torch.tensor([d_real])
+    assert torch.allclose(Minimax(MinimaxConfig(real_label=1.0)).critic_loss(t, t), plain.critic_loss(t, t))
