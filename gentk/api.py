@@ -123,8 +123,7 @@ class Run:
             out.parent.mkdir(parents=True, exist_ok=True)
             torch.save(samples, out)
         elif out.suffix.lower() == ".png":
-            nrow = kwargs.get("nrow") or getattr(self.model, "grid_columns", None)
-            save_samples(samples, out, nrow=nrow)
+            save_samples(samples, out, nrow=getattr(self.model, "grid_columns", None))
         else:
             raise GentkError(f"cannot write samples to {out.name!r}", hint="use a .png (image grid) or .pt (tensor) file")
         return out

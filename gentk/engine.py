@@ -269,7 +269,8 @@ class Trainer:
     def draw_figures(self, epoch: int) -> None:
         generator = torch.Generator(self.device).manual_seed(self.cfg.seed + 104729)
         samples = self.model.sample(self.cfg.n_samples, generator=generator)
-        figures.save_samples(samples, self.run.figure(f"samples_epoch{epoch:03d}.png"))
+        nrow = getattr(self.model, "grid_columns", None)  # e.g. one row per class
+        figures.save_samples(samples, self.run.figure(f"samples_epoch{epoch:03d}.png"), nrow=nrow)
         if isinstance(self.model, HasFigures):
             test = self.dataset.split("test")
             batch = next(batches(test, self.info, min(32, len(test)), device=self.device))

@@ -187,7 +187,8 @@ class Model(Protocol):
     """A trainable generative model. The engine moves `networks()` to the device, saves them and
     `optimizers()` in checkpoints, and calls `train_step` once per batch; the model does its own
     backward passes and optimizer steps, so several losses, alternating updates and weight
-    averages fit without the engine knowing about them."""
+    averages fit without the engine knowing about them. An optional attribute `grid_columns`
+    sets the row length of sample grids (e.g. one row per class)."""
 
     device: torch.device
 
