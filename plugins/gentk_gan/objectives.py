@@ -20,6 +20,9 @@ from einops import reduce
 from torch import Tensor, nn
 
 
+WEIGHT_LAYERS = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d, nn.Embedding)
+
+
 class Objective:
     """Defaults shared by the objectives: no penalty, nothing after a critic step."""
 
@@ -77,6 +80,7 @@ class Wasserstein(Objective):
 
     def __init__(self, cfg):
         self.clip = cfg.clip
+        self.clip_norm_layers = cfg.clip_norm_layers
 
     def value(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
         return d_real.mean() - d_fake.mean()
@@ -84,9 +88,15 @@ class Wasserstein(Objective):
     def generator_loss(self, d_fake: Tensor) -> Tensor:
         return -d_fake.mean()
 
+    def clipped(self, critic: nn.Module) -> list[Tensor]:
+        """The parameters to clip: all, or those of weight layers only (not normalisation layers)."""
+        if self.clip_norm_layers:
+            return list(critic.parameters())
+        return [p for m in critic.modules() if isinstance(m, WEIGHT_LAYERS) for p in m.parameters(recurse=False)]
+
     @torch.no_grad()
     def after_critic_step(self, critic: nn.Module) -> None:
-        for p in critic.parameters():
+        for p in self.clipped(critic):
             p.clamp_(-self.clip, self.clip)
 
 

@@ -118,6 +118,9 @@ class WassersteinConfig:
     """Wasserstein GAN (Arjovsky et al. 2017): V = E D(x) - E D(G(z)), critic weights clipped to [-clip, clip]."""
 
     clip: float = param(0.01, "clipping bound c applied after every critic step (paper: 0.01; report: 0.001)", v.gt(0))
+    clip_norm_layers: bool = param(
+        True, "clip the scale and shift of normalisation layers too (the paper clips every parameter); false "
+        "clips only convolution, linear and embedding weights, so a tiny c does not shrink every feature to c")
 
 
 @config

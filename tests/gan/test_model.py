@@ -135,3 +135,16 @@ def test_mlp_networks_take_leaky_generator_and_critic_dropout():
     model.critic.eval()  # dropout off: the critic is deterministic
     x = torch.rand(4, 1, 8, 8)
     assert torch.equal(model.critic(x), model.critic(x))
+
+
+def test_clipping_can_spare_normalisation_layers():
+    model = build(IMAGES, objective={"use": "wgan", "clip": 1e-3, "clip_norm_layers": False}, n_critic=1,
+                  generator={"use": "conv", "channels": 4, "fc_hidden": 8, "latent_dim": 4},
+                  critic={"use": "conv", "channels": 4, "hidden": 8, "norm": "batch"},
+                  d_optimizer={"use": "rmsprop", "lr": 1.0})
+    model.train_step(image_batch(), ctx())
+    bound = torch.tensor(1e-3, dtype=torch.float32)
+    norms = [m for m in model.critic.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms and any(bool(m.weight.abs().max() > bound) for m in norms)  # scale left alone
+    weights = [m.weight for m in model.critic.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    assert all(bool(w.detach().abs().max() <= bound) for w in weights)
