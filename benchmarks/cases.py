@@ -21,6 +21,13 @@ from gentk.registry import get_plugins
 from gentk.rundir import RunDir
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+# case -> (recipe, sampler, steps, guidance w)
+SAMPLING_CASES = {
+    "sample_ddim50_cfg": ("cfg_ddpm", "ddim", 50, 3.0),
+    "sample_ddim50_cfg_small": ("cfg_ddpm_small", "ddim", 50, 3.0),
+    "sample_ddim50_small": ("cfg_ddpm_small", "ddim", 50, None),
+    "sample_ddpm1000_small": ("cfg_ddpm_small", "ddpm", 1000, None),
+}
 N_IMAGES = 8192
 
 
@@ -111,22 +118,24 @@ def vae_step(model, x, y, precision, k=1):
 
 
 def gan_step(model, x, y, precision, state={"i": 0}):
-    """One discriminator step per batch and a generator step every n_critic-th batch."""
-    G, D = model.generator, model.critic
+    """The recipe's schedule written out: k discriminator steps per generator step, on the same
+    batch ("same") or one batch each ("new"); saturating minimax loss with logits."""
+    G, D, k = model.generator, model.critic, model.cfg.n_critic
     real = x * 2 - 1
-    z = torch.randn(x.shape[0], G.latent_dim)
-    with autocast(precision):
-        with torch.no_grad():
-            fake = G(z)
-        real_logit, fake_logit = D(real).float(), D(fake).float()
-    d_loss = F.softplus(-real_logit).mean() + F.softplus(fake_logit).mean()
-    model.d_opt.zero_grad(set_to_none=True)
-    d_loss.backward()
-    model.d_opt.step()
-    state["i"] += 1
-    if state["i"] % model.cfg.n_critic == 0:
+    for _ in range(k if model.cfg.critic_batch == "same" else 1):
+        z = torch.randn(x.shape[0], G.latent_dim)
         with autocast(precision):
-            g_loss = -F.softplus(D(G(z)).float()).mean()  # saturating: minimise log(1 - D(G(z)))
+            with torch.no_grad():
+                fake = G(z)
+            real_logit, fake_logit = D(real).float(), D(fake).float()
+        d_loss = F.softplus(-real_logit).mean() + F.softplus(fake_logit).mean()
+        model.d_opt.zero_grad(set_to_none=True)
+        d_loss.backward()
+        model.d_opt.step()
+        state["i"] += 1
+    if state["i"] % k == 0:
+        with autocast(precision):
+            g_loss = -F.softplus(D(G(torch.randn(x.shape[0], G.latent_dim))).float()).mean()  # min log(1 - D(G(z)))
         model.g_opt.zero_grad(set_to_none=True)
         g_loss.backward()
         model.g_opt.step()
@@ -149,7 +158,7 @@ def ddpm_step(model, x, y, precision):
     opt.step()
     if model.ema is not None:
         with torch.no_grad():
-            for e, p in zip(model.ema.module.parameters(), net.parameters()):
+            for e, p in zip(model.ema.shadow.parameters(), net.parameters()):
                 e.lerp_(p, 1 - model.cfg.ema_decay)
 
 
@@ -179,21 +188,24 @@ def train_case(name: str, recipe: str, overrides: list[str], kind: str, steps: i
             "ratio": round(rate / ref, 3)}
 
 
-def sampling_case(name: str, sampler: str, steps: int, guidance: float | None, quick: bool) -> dict:
-    spec = load("cfg_ddpm", ["run.device='cpu'"])
+def sampling_case(name: str, recipe: str, sampler: str, steps: int, guidance: float | None, timed_steps: int) -> dict:
+    """Seconds for 64 class-conditional samples; a chain longer than `timed_steps` is timed over
+    its first `timed_steps` steps and scaled (every step costs the same), and says so."""
+    spec = load(recipe, ["run.device='cpu'"])
     from gentk.engine import build_model
 
     model = build_model(spec, RandomImages(RandomImagesConfig()).info, torch.device("cpu"))
     for net in model.networks().values():
         net.eval()
-    steps = max(2, steps // 10) if quick else steps
+    run_steps = min(steps, timed_steps)
     g = torch.Generator().manual_seed(0)
-    options = {"sampler": sampler, "steps": steps, **({"guidance": guidance} if guidance is not None else {})}
+    options = {"sampler": "ancestral" if sampler == "ddpm" else sampler, "steps": run_steps,
+               **({"guidance": guidance} if guidance is not None else {})}
     start = time.perf_counter()
     out = model.sample(64, generator=g, labels=torch.arange(64) % 10, **options)
-    seconds = time.perf_counter() - start
-    return {"case": name, "recipe": "cfg_ddpm", "n": len(out), "sampler": sampler, "steps": steps,
-            "guidance": guidance, "seconds": round(seconds * (10 if quick and steps != options["steps"] else 1), 2)}
+    seconds = (time.perf_counter() - start) * steps / run_steps
+    return {"case": name, "recipe": recipe, "n": len(out), "sampler": f"{sampler}-{steps}", "guidance": guidance,
+            "seconds": round(seconds, 2), "extrapolated_from_steps": run_steps if run_steps < steps else None}
 
 
 def nll_case(quick: bool) -> dict:
@@ -203,7 +215,7 @@ def nll_case(quick: bool) -> dict:
 
     data = RandomImages(RandomImagesConfig(binarize=True))
     model = build_model(spec, data.info, torch.device("cpu"))
-    n = 50 if quick else 500
+    n = 50 if quick else 200
     metric = resolve_component("metric", {"use": "nll", "k": 5000, "n_examples": n}).build()
     start = time.perf_counter()
     metric.evaluate(model, Split(data.x[:n], data.y[:n]), data.info, generator=torch.Generator().manual_seed(0))
@@ -228,10 +240,9 @@ def run_case(name: str, train_cases: dict, quick: bool) -> dict:
     if name in train_cases:
         recipe, overrides, kind, steps, precision = train_cases[name]
         return train_case(name, recipe, overrides, kind, max(2, steps // 4) if quick else steps, precision)
-    if name == "sample_ddim50_cfg":
-        return sampling_case(name, "ddim", 50, 3.0, quick)
-    if name == "sample_ddpm1000":
-        return sampling_case(name, "ancestral", 1000, None, quick)
+    if name in SAMPLING_CASES:
+        recipe, sampler, steps, guidance = SAMPLING_CASES[name]
+        return sampling_case(name, recipe, sampler, steps, guidance, 10 if quick else 100)
     if name == "nll_k5000":
         return nll_case(quick)
     if name == "startup":

@@ -34,7 +34,8 @@ TRAIN_CASES = {
     "unet_fp32": ("ddpm_mnist", ["run.batch_size=128"], "ddpm", 4, "fp32"),
     "unet_bf16": ("ddpm_mnist", ["run.batch_size=128"], "ddpm", 4, "bf16"),
 }
-OTHER_CASES = ["sample_ddim50_cfg", "sample_ddpm1000", "nll_k5000", "startup"]
+OTHER_CASES = ["sample_ddim50_cfg", "sample_ddim50_cfg_small", "sample_ddim50_small", "sample_ddpm1000_small",
+               "nll_k5000", "startup"]
 
 
 def machine() -> dict:
