@@ -13,10 +13,10 @@ import torch.nn.functional as F
 
 from gentk.config import config, param
 from gentk.data import to_float
-from gentk.engine import Trainer
+from gentk.engine import Trainer, build_model
 from gentk.hookspecs import hookimpl
-from gentk.interfaces import DataInfo, Split
-from gentk.recipe import apply_overrides, read_toml, resolve
+from gentk.interfaces import BuildContext, DataInfo, Split
+from gentk.recipe import apply_overrides, read_toml, resolve, resolve_component
 from gentk.registry import get_plugins
 from gentk.rundir import RunDir
 
@@ -192,8 +192,6 @@ def sampling_case(name: str, recipe: str, sampler: str, steps: int, guidance: fl
     """Seconds for 64 class-conditional samples; a chain longer than `timed_steps` is timed over
     its first `timed_steps` steps and scaled (every step costs the same), and says so."""
     spec = load(recipe, ["run.device='cpu'"])
-    from gentk.engine import build_model
-
     model = build_model(spec, RandomImages(RandomImagesConfig()).info, torch.device("cpu"))
     for net in model.networks().values():
         net.eval()
@@ -210,9 +208,6 @@ def sampling_case(name: str, recipe: str, sampler: str, steps: int, guidance: fl
 
 def nll_case(quick: bool) -> dict:
     spec = load("iwae_mnist_bernoulli", ["run.device='cpu'"])
-    from gentk.engine import build_model
-    from gentk.recipe import resolve_component
-
     data = RandomImages(RandomImagesConfig(binarize=True))
     model = build_model(spec, data.info, torch.device("cpu"))
     n = 50 if quick else 200
@@ -236,6 +231,49 @@ def startup_case() -> dict:
     return {"case": "startup", "gentk_help_s": best(["--help"]), "gentk_plugins_s": best(["plugins"])}
 
 
+def diffusers_case(quick: bool) -> dict:
+    """The bundled U-Net against diffusers' UNet2DModel of the same size and FLOPs (64/128/128
+    channels, two ResNet blocks per level, attention at 7x7), trained alike in this process.
+    diffusers is not a dependency: without it the case says so."""
+    try:
+        from diffusers import UNet2DModel
+    except ImportError:
+        return {"case": "unet_vs_diffusers", "skipped": "diffusers is not installed"}
+    from torch.utils.flop_counter import FlopCounterMode
+
+    theirs = UNet2DModel(sample_size=28, in_channels=1, out_channels=1, block_out_channels=(64, 128, 128),
+                         layers_per_block=2, down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
+                         up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"), norm_num_groups=32)
+    ours = resolve_component("denoiser", {"use": "unet"}).build(BuildContext(DataInfo((1, 28, 28))))
+    x, t = torch.randn(128, 1, 28, 28), torch.randint(0, 1000, (128,))
+    nets = {"diffusers": (theirs, lambda: theirs(x, t).sample), "gentk": (ours, lambda: ours(x, t))}
+    out: dict = {"case": "unet_vs_diffusers", "batch_size": 128}
+    for name, (net, forward) in nets.items():
+        with FlopCounterMode(display=False) as flops:
+            forward()
+        out[f"{name}_gflop_per_image"] = round(flops.get_total_flops() / 128 / 1e9, 3)
+        out[f"{name}_params_m"] = round(sum(p.numel() for p in net.parameters()) / 1e6, 3)
+    for precision in ("fp32", "bf16"):
+        for name, (net, forward) in nets.items():
+            opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+
+            def step():
+                with autocast(precision):
+                    loss = (forward().float() - x).pow(2).mean()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+
+            step()
+            steps = 1 if quick else 3
+            start = time.perf_counter()
+            for _ in range(steps):
+                step()
+            out[f"{name}_{precision}_images_per_s"] = round(steps * 128 / (time.perf_counter() - start), 1)
+        out[f"ratio_{precision}"] = round(out[f"gentk_{precision}_images_per_s"] / out[f"diffusers_{precision}_images_per_s"], 3)
+    return out
+
+
 def run_case(name: str, train_cases: dict, quick: bool) -> dict:
     if name in train_cases:
         recipe, overrides, kind, steps, precision = train_cases[name]
@@ -247,4 +285,6 @@ def run_case(name: str, train_cases: dict, quick: bool) -> dict:
         return nll_case(quick)
     if name == "startup":
         return startup_case()
+    if name == "unet_vs_diffusers":
+        return diffusers_case(quick)
     raise SystemExit(f"unknown case {name!r}")
