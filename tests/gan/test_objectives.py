@@ -83,7 +83,7 @@ def test_wgan_gp_adds_weighted_penalty_and_does_not_clip():
     critic = LinearCritic(torch.full((4,), 2.0))  # gradient norm 4 everywhere
     obj = WassersteinGP(WassersteinGPConfig(weight=10.0))
     x = torch.randn(8, 4)
-    assert math.isclose(float(obj.penalty(critic, x, x + 1)), 10.0 * (4 - 1) ** 2, rel_tol=1e-5)
+    assert math.isclose(float(obj.penalty(critic, x, x + 1).detach()), 10.0 * (4 - 1) ** 2, rel_tol=1e-5)
     obj.after_critic_step(critic)
     assert torch.equal(critic.w.detach(), torch.full((4,), 2.0))
 
