@@ -78,6 +78,7 @@ def test_conditional_model_needs_labels():
 
 @given(st.floats(0.5, 0.9999), st.integers(0, 30))
 def test_ema_is_a_moving_average(decay, updates):
+    torch.manual_seed(0)  # the same network on every example, so hypothesis can replay failures
     net = torch.nn.Linear(2, 2)
     ema = EMA(net, decay)
     ema.updates = updates
@@ -87,7 +88,7 @@ def test_ema_is_a_moving_average(decay, updates):
     d = ema.current_decay()
     ema.update()
     assert d == min(decay, (1 + updates) / (10 + updates))
-    assert torch.allclose(ema.shadow.weight, d * old + (1 - d) * net.weight)
+    assert torch.allclose(ema.shadow.weight, d * old + (1 - d) * net.weight, atol=1e-6)  # lerp rounds differently
 
 
 @given(st.floats(-1.2, 1.2), st.floats(-9, 1))
