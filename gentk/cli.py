@@ -140,6 +140,7 @@ def describe(
     kind: Annotated[Optional[str], typer.Option("--kind", "-k", help="Its kind, where a name is used by several kinds.")] = None,
 ) -> None:
     """Describe one component: its fields, types, defaults and docs."""
+    from rich.markup import escape
     from rich.table import Table
 
     from gentk.describe import component_fields, find_component
@@ -153,7 +154,7 @@ def describe(
     for column in ("key", "type", "default", "doc"):
         table.add_column(column)
     for row in component_fields(component.config):
-        table.add_row(*row)
+        table.add_row(*(escape(cell) for cell in row))  # types such as list[int] are not markup
     console.print(table)
 
 
