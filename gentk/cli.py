@@ -117,6 +117,7 @@ def plugins() -> None:
 @app.command()
 def components(kind: Annotated[Optional[str], typer.Argument(help="Only this kind (dataset, model, encoder, ...).")] = None) -> None:
     """List registered components, optionally of one kind."""
+    from rich.markup import escape
     from rich.table import Table
 
     from gentk.hookspecs import KINDS
@@ -130,7 +131,7 @@ def components(kind: Annotated[Optional[str], typer.Argument(help="Only this kin
     for column in ("kind", "name", "plugin", "summary"):
         table.add_column(column)
     for c in sorted(get_plugins().components(kind), key=lambda c: (c.kind, c.name)):
-        table.add_row(c.kind, c.name, c.plugin, c.summary)
+        table.add_row(c.kind, c.name, c.plugin, escape(c.summary))
     _console().print(table)
 
 
