@@ -34,7 +34,8 @@ LOG_EVERY = 20  # steps per "step" record in metrics.jsonl
 
 # -- building ---------------------------------------------------------------------------------
 def build_model(recipe: Recipe, info: DataInfo, device: torch.device) -> Model:
-    model = recipe.model.build(BuildContext(data=info, device=device))
+    precision = select_precision(recipe.run.precision, device)
+    model = recipe.model.build(BuildContext(data=info, device=device, autocast=autocast(device, precision)))
     if not isinstance(model, Model):
         raise GentkError(f"model {recipe.model.name!r} does not implement gentk.interfaces.Model")
     return model

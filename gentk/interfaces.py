@@ -5,6 +5,7 @@ Shapes: images are (B, C, H, W) floats in [0, 1] unless stated; points are (B, D
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
@@ -48,10 +49,12 @@ class Split:
 
 @attrs.frozen
 class BuildContext:
-    """Passed to factories of networks and models."""
+    """Passed to factories of networks and models. `autocast` opens the run's precision context
+    (bf16 autocast or nothing), for models that also want it when sampling."""
 
     data: DataInfo
     device: torch.device | None = None
+    autocast: Callable[[], AbstractContextManager] = contextlib.nullcontext
 
 
 @attrs.frozen

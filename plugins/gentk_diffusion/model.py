@@ -32,6 +32,7 @@ class DDPM:
         self.cfg = cfg
         self.info = info
         self.device = ctx.device or torch.device("cpu")
+        self.autocast = ctx.autocast
         self.num_classes = info.num_classes if cfg.conditional else 0
         net_ctx = BuildContext(attrs.evolve(info, num_classes=self.num_classes), self.device)
         self.denoiser: nn.Module = cfg.denoiser.build(net_ctx).to(self.device)
@@ -116,7 +117,18 @@ class DDPM:
         return ((x.clamp(-1, 1) + 1) / 2).float()
 
     def _eps_model(self, labels: Tensor | None, guidance: float) -> EpsModel:
-        return EpsModel(guided_eps(self.eval_denoiser(), labels, guidance, self.num_classes), self.schedule)
+        return EpsModel(guided_eps(self._denoise_in_run_precision(), labels, guidance, self.num_classes), self.schedule)
+
+    def _denoise_in_run_precision(self):
+        """The sampling denoiser under the run's autocast (bf16 runs sample in bf16 too); the
+        sampler's arithmetic stays in fp32."""
+        net, autocast = self.eval_denoiser(), self.autocast
+
+        def denoise(x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
+            with autocast():
+                return net(x, t, y).float()
+
+        return denoise
 
     def _sample_options(self, options: dict[str, Any]) -> tuple[DiffusionSampler, float]:
         unknown = sorted(set(options) - set(SAMPLE_OPTIONS))
