@@ -16,6 +16,7 @@ import typing
 from typing import Any, Literal
 
 import attrs
+from attrs import validators as v
 
 DOC = "gentk_doc"
 KIND = "gentk_kind"
@@ -24,6 +25,12 @@ DEFAULT_USE = "gentk_default_use"
 
 config = attrs.frozen(kw_only=True)
 """Decorator for component configs: frozen, keyword-only attrs classes."""
+
+positive_ints = v.deep_iterable(v.and_(v.instance_of(int), v.gt(0)))
+"""Validator: every item is a positive integer (layer widths, multipliers)."""
+
+probability = v.and_(v.ge(0), v.lt(1))
+"""Validator: a probability in [0, 1) (dropout, label dropout)."""
 
 
 def param(default: Any = attrs.NOTHING, doc: str = "", validator: Any = None, factory: Any = None):

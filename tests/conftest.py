@@ -22,3 +22,12 @@ def fresh_plugins():
     reset_plugins()
     yield
     reset_plugins()
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny tensors: one thread avoids waiting on busy cores between small ops."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

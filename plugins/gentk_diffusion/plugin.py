@@ -5,19 +5,9 @@ from typing import Literal
 
 from attrs import validators as v
 
-from gentk.config import config, param, sub
+from gentk.config import config, param, positive_ints, probability, sub
 from gentk.hookspecs import hookimpl
 from gentk.registry import Spec, lazy
-
-
-def _probability(instance, attribute, value):
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"'{attribute.name}' must be in [0, 1), got {value}")
-
-
-def _positive_ints(instance, attribute, value):
-    if not value or any(x <= 0 for x in value):
-        raise ValueError(f"'{attribute.name}' must be a non-empty list of positive integers, got {value}")
 
 
 # -- schedules ------------------------------------------------------------------------------------
@@ -54,11 +44,11 @@ class UNetConfig:
     """
 
     channels: int = param(64, "base channel width", v.gt(0))
-    channel_mult: tuple[int, ...] = param((1, 2, 2), "width multiplier per resolution level", _positive_ints)
+    channel_mult: tuple[int, ...] = param((1, 2, 2), "width multiplier per resolution level", v.and_(v.min_len(1), positive_ints))
     num_res_blocks: int = param(2, "ResNet blocks per level on the way down (one more on the way up)", v.gt(0))
     attention_resolutions: tuple[int, ...] = param((7,), "feature-map sides that get self-attention (28 -> 14 -> 7)")
     num_heads: int = param(4, "attention heads", v.gt(0))
-    dropout: float = param(0.1, "dropout inside the ResNet blocks", _probability)
+    dropout: float = param(0.1, "dropout inside the ResNet blocks", probability)
     norm_groups: int = param(32, "GroupNorm groups (must divide every width)", v.gt(0))
     attention_backend: Literal["default", "math"] = param(
         "math", "scaled_dot_product_attention kernel: torch's default choice, or the plain math one "
@@ -83,7 +73,7 @@ class DDPMObjectiveConfig:
     network learns the conditional and the unconditional model (classifier-free guidance).
     """
 
-    p_uncond: float = param(0.0, "probability of dropping a label to the null token (paper: 0.1-0.2)", _probability)
+    p_uncond: float = param(0.0, "probability of dropping a label to the null token (paper: 0.1-0.2)", probability)
 
 
 # -- samplers ---------------------------------------------------------------------------------------
@@ -142,7 +132,7 @@ class DDPMConfig:
     conditional: bool = param(False, "condition on class labels (needs a labelled dataset)")
     guidance: float = param(0.0, "default guidance strength w: eps = (1 + w) eps(x, c) - w eps(x)", v.ge(0))
     ema_decay: float = param(0.9999, "decay of the exponential moving average of the weights; 0: no EMA",
-                             _probability)
+                             probability)
     ema_warmup: bool = param(True, "use decay min(ema_decay, (1 + n)/(10 + n)) after n updates, so short runs "
                                    "are not dominated by the initial weights")
     sample_with_ema: bool = param(True, "sample and evaluate with the EMA weights")

@@ -4,7 +4,7 @@ from typing import Literal
 
 from attrs import validators as v
 
-from gentk.config import config, param, sub
+from gentk.config import config, param, probability, sub
 from gentk.hookspecs import hookimpl
 from gentk.registry import Spec, lazy
 
@@ -75,7 +75,7 @@ class MLPCriticConfig:
     layers: int = param(1, "number of hidden layers (reference: 1)", v.gt(0))
     slope: float = param(0.2, "negative slope of the LeakyReLU", v.ge(0))
     dropout: float = param(0.0, "dropout rate after each hidden layer (the original GAN's discriminator used dropout)",
-                           v.and_(v.ge(0), v.lt(1)))
+                           probability)
     conditional: bool = param(False, "condition on the label with a projection term <embed(y), h(x)>")
     aux_classifier: bool = param(False, "add a class-prediction head (AC-GAN)")
 

@@ -5,12 +5,11 @@ from typing import Literal
 import attrs
 from attrs import validators as v
 
-from gentk.config import config, param, sub
+from gentk.config import config, param, positive_ints, sub
 from gentk.hookspecs import hookimpl
 from gentk.registry import Spec, lazy
 
 Activation = Literal["relu", "elu", "silu", "tanh"]
-_positive_ints = v.deep_iterable(v.and_(v.instance_of(int), v.gt(0)))
 
 
 # -- networks -----------------------------------------------------------------------------------
@@ -19,7 +18,7 @@ class MLPEncoderConfig:
     """MLP Gaussian encoder q(z|x): x -> hidden layers -> (mu, log sigma^2) of the latent."""
 
     latent_dim: int = param(20, "size of the latent z", v.gt(0))
-    hidden: tuple[int, ...] = param((512, 512, 512), "widths of the hidden layers", _positive_ints)
+    hidden: tuple[int, ...] = param((512, 512, 512), "widths of the hidden layers", positive_ints)
     activation: Activation = param("relu", "nonlinearity after each hidden layer", v.in_(Activation.__args__))
 
 
@@ -29,7 +28,7 @@ class ConvEncoderConfig:
 
     latent_dim: int = param(20, "size of the latent z", v.gt(0))
     channels: tuple[int, ...] = param((32, 64), "channels of the stride-2 convolutions (each halves H and W)",
-                                      v.and_(v.min_len(1), _positive_ints))
+                                      v.and_(v.min_len(1), positive_ints))
     hidden: int = param(256, "width of the fully connected layer before the head", v.gt(0))
     activation: Activation = param("relu", "nonlinearity after each layer", v.in_(Activation.__args__))
 
@@ -38,7 +37,7 @@ class ConvEncoderConfig:
 class MLPDecoderConfig:
     """MLP decoder with a Bernoulli likelihood (logits) for binarised images."""
 
-    hidden: tuple[int, ...] = param((512, 512, 512), "widths of the hidden layers (z -> ... -> x)", _positive_ints)
+    hidden: tuple[int, ...] = param((512, 512, 512), "widths of the hidden layers (z -> ... -> x)", positive_ints)
     activation: Activation = param("relu", "nonlinearity after each hidden layer", v.in_(Activation.__args__))
 
 
@@ -47,7 +46,7 @@ class ConvDecoderConfig:
     """Convolutional decoder with a Bernoulli likelihood; upsampling by transposed or resize-convolution."""
 
     channels: tuple[int, ...] = param((32, 64), "channels, mirrored from the encoder (last = smallest feature map)",
-                                      v.and_(v.min_len(1), _positive_ints))
+                                      v.and_(v.min_len(1), positive_ints))
     hidden: int = param(256, "width of the fully connected layer after z", v.gt(0))
     activation: Activation = param("relu", "nonlinearity after each layer", v.in_(Activation.__args__))
     upsample: Literal["transposed", "resize"] = param(

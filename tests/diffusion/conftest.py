@@ -5,12 +5,8 @@ import torch
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """The networks here are tiny: one thread avoids waiting on busy cores between small ops."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def tiny_networks(one_thread):
+    """The networks here are tiny: they run on one thread."""
 
 
 @pytest.fixture

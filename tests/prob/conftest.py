@@ -1,12 +1,8 @@
 """The probability tests work on small tensors, where one CPU thread is fastest."""
 
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def small_tensors(one_thread):
+    """Everything here runs on one thread."""
