@@ -15,6 +15,8 @@ import attrs
 import torch
 import torch.distributed as dist
 
+from gentk.errors import GentkError
+
 
 @attrs.frozen
 class World:
@@ -56,6 +58,21 @@ def broadcast_state(modules: Mapping[str, torch.nn.Module]) -> None:
     for module in modules.values():
         for tensor in module.state_dict().values():
             dist.broadcast(tensor, src=0)
+
+
+def check_in_sync(modules: Mapping[str, torch.nn.Module]) -> None:
+    """Raise when a network's parameters differ between processes: every process applies the same
+    averaged gradients, so they never should (a model drawing its updates outside the optimizers
+    would break data parallelism silently)."""
+    for name, module in modules.items():
+        sums = torch.stack([p.detach().double().sum() for p in module.parameters()] or [torch.zeros(())])
+        low, high = sums.clone(), sums.clone()
+        dist.all_reduce(low, op=dist.ReduceOp.MIN)
+        dist.all_reduce(high, op=dist.ReduceOp.MAX)
+        if not torch.equal(low, high):
+            raise GentkError(f"the parameters of network {name!r} differ between processes",
+                             hint="every update must go through the model's optimizers, whose steps see "
+                                  "gradients averaged over processes")
 
 
 def average_gradients_before_steps(optimizers: Mapping[str, torch.optim.Optimizer], world: World) -> None:

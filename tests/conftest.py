@@ -31,3 +31,21 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def run_cli():
+    """Runs `python -m gentk ARGS` in a subprocess, one OpenMP thread per process; returns the
+    finished process."""
+    return _run_cli
+
+
+def _run_cli(*args: str, pythonpath: str | None = None, timeout: int = 240):
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if pythonpath:
+        env["PYTHONPATH"] = os.pathsep.join([pythonpath, os.environ.get("PYTHONPATH", "")])
+    return subprocess.run([sys.executable, "-m", "gentk", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)
