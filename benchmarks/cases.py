@@ -231,6 +231,9 @@ def startup_case() -> dict:
     return {"case": "startup", "gentk_help_s": best(["--help"]), "gentk_plugins_s": best(["plugins"])}
 
 
+DIFFUSERS_DROPOUT = 0.0  # diffusers' default; the bundled U-Net's default (0.1) is set to match
+
+
 def diffusers_case(quick: bool) -> dict:
     """The bundled U-Net against diffusers' UNet2DModel of the same size and FLOPs (64/128/128
     channels, two ResNet blocks per level, attention at 7x7), trained alike in this process.
@@ -241,13 +244,15 @@ def diffusers_case(quick: bool) -> dict:
         return {"case": "unet_vs_diffusers", "skipped": "diffusers is not installed"}
     from torch.utils.flop_counter import FlopCounterMode
 
+    ours_cfg = {"use": "unet", "dropout": DIFFUSERS_DROPOUT}
     theirs = UNet2DModel(sample_size=28, in_channels=1, out_channels=1, block_out_channels=(64, 128, 128),
                          layers_per_block=2, down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
-                         up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"), norm_num_groups=32)
-    ours = resolve_component("denoiser", {"use": "unet"}).build(BuildContext(DataInfo((1, 28, 28))))
+                         up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"), norm_num_groups=32,
+                         dropout=DIFFUSERS_DROPOUT)
+    ours = resolve_component("denoiser", ours_cfg).build(BuildContext(DataInfo((1, 28, 28))))
     x, t = torch.randn(128, 1, 28, 28), torch.randint(0, 1000, (128,))
     nets = {"diffusers": (theirs, lambda: theirs(x, t).sample), "gentk": (ours, lambda: ours(x, t))}
-    out: dict = {"case": "unet_vs_diffusers", "batch_size": 128}
+    out: dict = {"case": "unet_vs_diffusers", "batch_size": 128, "dropout": DIFFUSERS_DROPOUT}
     for name, (net, forward) in nets.items():
         with FlopCounterMode(display=False) as flops:
             forward()
