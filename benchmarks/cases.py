@@ -167,15 +167,19 @@ REFERENCE = {"vae": vae_step, "iwae": lambda m, x, y, p: vae_step(m, x, y, p, k=
 
 
 def reference_rate(kind: str, model, info: DataInfo, batch_size: int, steps: int, precision: str) -> float:
-    step = REFERENCE[kind]
     for net in model.networks().values():
         net.train()
+    return timed_rate(lambda x, y: REFERENCE[kind](model, x, y, precision), info, batch_size, steps)
+
+
+def timed_rate(step, info: DataInfo, batch_size: int, steps: int) -> float:
+    """Images/s of `step(x, y)` over `steps` fresh batches, after a short warm-up."""
     data = fresh_batches(info, batch_size)
-    for _ in range(min(steps, 5)):  # warm-up
-        step(model, *next(data), precision)
+    for _ in range(min(steps, 5)):
+        step(*next(data))
     start = time.perf_counter()
     for _ in range(steps):
-        step(model, *next(data), precision)
+        step(*next(data))
     return steps * batch_size / (time.perf_counter() - start)
 
 
@@ -229,6 +233,35 @@ def startup_case() -> dict:
         return round(min(times), 3)
 
     return {"case": "startup", "gentk_help_s": best(["--help"]), "gentk_plugins_s": best(["plugins"])}
+
+
+def pythae_case(quick: bool) -> dict:
+    """gentk's engine training `vae_mnist_bernoulli` with pythae's default MNIST networks
+    (784-512-20, 20-512-784, Bernoulli likelihood) against pythae's VAE of those networks stepped in
+    a plain loop (forward, its loss, backward, Adam), both on fresh batches in this process.
+    pythae is not a dependency: without it the case says so."""
+    try:
+        from pythae.models import VAE, VAEConfig
+    except ImportError:
+        return {"case": "vae_vs_pythae", "skipped": "pythae is not installed"}
+    steps = 20 if quick else 300
+    theirs = VAE(VAEConfig(input_dim=(1, 28, 28), latent_dim=20, reconstruction_loss="bce"))
+    opt = torch.optim.Adam(theirs.parameters(), lr=3e-4)
+    out: dict = {"case": "vae_vs_pythae", "batch_size": 128, "networks": "784-512-20 / 20-512-784"}
+    for precision in ("fp32", "bf16"):
+        def step(x, y):
+            with autocast(precision):
+                loss = theirs({"data": x}).loss
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+        ours, trainer = gentk_rate("vae_mnist_bernoulli", ["model.encoder.hidden=[512]", "model.decoder.hidden=[512]",
+                                                           "run.batch_size=128"], steps, precision)
+        out[f"gentk_{precision}_images_per_s"] = round(ours, 1)
+        out[f"pythae_{precision}_images_per_s"] = round(timed_rate(step, trainer.info, 128, steps), 1)
+        out[f"ratio_{precision}"] = round(ours / out[f"pythae_{precision}_images_per_s"], 3)
+    return out
 
 
 DIFFUSERS_DROPOUT = 0.0  # diffusers' default; the bundled U-Net's default (0.1) is set to match
@@ -292,4 +325,6 @@ def run_case(name: str, train_cases: dict, quick: bool) -> dict:
         return startup_case()
     if name == "unet_vs_diffusers":
         return diffusers_case(quick)
+    if name == "vae_vs_pythae":
+        return pythae_case(quick)
     raise SystemExit(f"unknown case {name!r}")
