@@ -28,7 +28,7 @@ SAMPLING_CASES = {
     "sample_ddim50_small": ("cfg_ddpm_small", "ddim", 50, None),
     "sample_ddpm1000_small": ("cfg_ddpm_small", "ddpm", 1000, None),
 }
-N_IMAGES = 8192
+N_IMAGES = 32768  # 256 batches of 128: an epoch long enough to time
 
 
 # -- data: random digits-shaped images held in memory, like every image dataset ------------------
@@ -256,11 +256,16 @@ def pythae_case(quick: bool) -> dict:
             loss.backward()
             opt.step()
 
-        ours, trainer = gentk_rate("vae_mnist_bernoulli", ["model.encoder.hidden=[512]", "model.decoder.hidden=[512]",
-                                                           "run.batch_size=128"], steps, precision)
-        out[f"gentk_{precision}_images_per_s"] = round(ours, 1)
-        out[f"pythae_{precision}_images_per_s"] = round(timed_rate(step, trainer.info, 128, steps), 1)
-        out[f"ratio_{precision}"] = round(ours / out[f"pythae_{precision}_images_per_s"], 3)
+        ours, theirs_rate = [], []
+        for _ in range(2):  # alternate, keep the best of each: a shared machine's speed drifts
+            rate, trainer = gentk_rate("vae_mnist_bernoulli", ["model.encoder.hidden=[512]",
+                                                               "model.decoder.hidden=[512]", "run.batch_size=128"],
+                                       steps, precision)
+            ours.append(rate)
+            theirs_rate.append(timed_rate(step, trainer.info, 128, steps))
+        out[f"gentk_{precision}_images_per_s"] = round(max(ours), 1)
+        out[f"pythae_{precision}_images_per_s"] = round(max(theirs_rate), 1)
+        out[f"ratio_{precision}"] = round(max(ours) / max(theirs_rate), 3)
     return out
 
 
