@@ -45,7 +45,7 @@ def gentk_register_optimizers(register):
 class CoverageConfig:
     """Class coverage of generated images: classes covered, KL to the data's labels, confident samples.
 
-    A small CNN, trained once on the labelled held-out split and cached, labels the samples."""
+    A small CNN, trained once on the run's training split and cached, labels the samples."""
 
     n_samples: int = param(1000, "generated images to classify", v.gt(0))
     min_share: float = param(0.2, "a class is covered when its share is at least this fraction of 1/K",
