@@ -78,3 +78,36 @@ def test_unlabelled_or_point_data_is_refused(tmp_path):
     with pytest.raises(GentkError, match="labelled images") as err:
         metric(tmp_path).evaluate(FakeModel([0]), Split(torch.randn(10, 2)), points, generator=torch.Generator())
     assert "mode_coverage" in err.value.hint
+
+
+def test_coverage_check_script_scores_a_run_with_independent_classifiers(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from PIL import Image
+
+    import gentk.api as gk
+    from gentk.recipe import resolve
+
+    y = torch.arange(160) % 4
+    for i, (img, label) in enumerate(zip(quadrants(y), y)):
+        (tmp_path / "quads" / str(int(label))).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img[0].numpy()).save(tmp_path / "quads" / str(int(label)) / f"{i}.png")
+    raw = {
+        "run": {"epochs": 1, "batch_size": 32, "n_samples": 0, "threads": 1},
+        "data": {"use": "image_folder", "path": str(tmp_path / "quads")},
+        "model": {"use": "gan", "generator": {"use": "mlp", "hidden": 16}, "critic": {"use": "mlp", "hidden": 16}},
+    }
+    run = gk.train(resolve(raw), out=tmp_path / "runs", name="quads")
+    script = Path(__file__).resolve().parents[2] / "scripts" / "coverage_check.py"
+    done = subprocess.run([sys.executable, str(script), str(run.path), "--n", "64"], capture_output=True, text=True,
+                          env={**os.environ, "GENTK_CACHE": str(tmp_path / "cache")}, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    for name in ("knn", "mlp"):
+        assert report[name]["test_accuracy"] > 0.9  # the quadrants are easy: the classifiers work
+        assert 0 <= report[name]["agreement"] <= 1 and math.isclose(sum(report[name]["hist"]), 1, abs_tol=1e-3)
+    assert 1 <= report["cnn"]["classes_covered"] <= 4
