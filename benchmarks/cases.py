@@ -187,13 +187,20 @@ def timed_rate(step, info: DataInfo, batch_size: int, steps: int) -> float:
 ROUNDS = 2  # gentk and the reference alternate; the best of each counts (a shared machine drifts)
 
 
-def train_case(name: str, recipe: str, overrides: list[str], kind: str, steps: int, precision: str) -> dict:
+def alternate(recipe: str, overrides: list[str], steps: int, precision: str, reference) -> tuple[float, float, Trainer]:
+    """gentk's rate on the recipe and `reference(trainer)`'s, measured in turn ROUNDS times; the
+    best of each and the last trainer."""
     rates, refs = [], []
     for _ in range(ROUNDS):
         rate, trainer = gentk_rate(recipe, overrides, steps, precision)
         rates.append(rate)
-        refs.append(reference_rate(kind, trainer.model, trainer.info, trainer.cfg.batch_size, steps, precision))
-    rate, ref = max(rates), max(refs)
+        refs.append(reference(trainer))
+    return max(rates), max(refs), trainer
+
+
+def train_case(name: str, recipe: str, overrides: list[str], kind: str, steps: int, precision: str) -> dict:
+    rate, ref, trainer = alternate(recipe, overrides, steps, precision, lambda t: reference_rate(
+        kind, t.model, t.info, t.cfg.batch_size, steps, precision))
     return {"case": name, "recipe": recipe, "precision": precision, "batch_size": trainer.cfg.batch_size,
             "steps": steps, "gentk_images_per_s": round(rate, 1), "reference_images_per_s": round(ref, 1),
             "ratio": round(rate / ref, 3)}
@@ -242,6 +249,9 @@ def startup_case() -> dict:
     return {"case": "startup", "gentk_help_s": best(["--help"]), "gentk_plugins_s": best(["plugins"])}
 
 
+PYTHAE_NETWORKS = ["model.encoder.hidden=[512]", "model.decoder.hidden=[512]", "run.batch_size=128"]
+
+
 def pythae_case(quick: bool) -> dict:
     """gentk's engine training `vae_mnist_bernoulli` with pythae's default MNIST networks
     (784-512-20, 20-512-784, Bernoulli likelihood) against pythae's VAE of those networks stepped in
@@ -263,16 +273,11 @@ def pythae_case(quick: bool) -> dict:
             loss.backward()
             opt.step()
 
-        ours, theirs_rate = [], []
-        for _ in range(ROUNDS):
-            rate, trainer = gentk_rate("vae_mnist_bernoulli", ["model.encoder.hidden=[512]",
-                                                               "model.decoder.hidden=[512]", "run.batch_size=128"],
-                                       steps, precision)
-            ours.append(rate)
-            theirs_rate.append(timed_rate(step, trainer.info, 128, steps))
-        out[f"gentk_{precision}_images_per_s"] = round(max(ours), 1)
-        out[f"pythae_{precision}_images_per_s"] = round(max(theirs_rate), 1)
-        out[f"ratio_{precision}"] = round(max(ours) / max(theirs_rate), 3)
+        ours, pythae, _ = alternate("vae_mnist_bernoulli", PYTHAE_NETWORKS, steps, precision,
+                                    lambda t: timed_rate(step, t.info, 128, steps))
+        out[f"gentk_{precision}_images_per_s"] = round(ours, 1)
+        out[f"pythae_{precision}_images_per_s"] = round(pythae, 1)
+        out[f"ratio_{precision}"] = round(ours / pythae, 3)
     return out
 
 
@@ -289,12 +294,12 @@ def diffusers_case(quick: bool) -> dict:
         return {"case": "unet_vs_diffusers", "skipped": "diffusers is not installed"}
     from torch.utils.flop_counter import FlopCounterMode
 
-    ours_cfg = {"use": "unet", "dropout": DIFFUSERS_DROPOUT}
     theirs = UNet2DModel(sample_size=28, in_channels=1, out_channels=1, block_out_channels=(64, 128, 128),
                          layers_per_block=2, down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
                          up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"), norm_num_groups=32,
                          dropout=DIFFUSERS_DROPOUT)
-    ours = resolve_component("denoiser", ours_cfg).build(BuildContext(DataInfo((1, 28, 28))))
+    ours = resolve_component("denoiser", {"use": "unet", "dropout": DIFFUSERS_DROPOUT}).build(
+        BuildContext(DataInfo((1, 28, 28))))
     x, t = torch.randn(128, 1, 28, 28), torch.randint(0, 1000, (128,))
     nets = {"diffusers": (theirs, lambda: theirs(x, t).sample), "gentk": (ours, lambda: ours(x, t))}
     out: dict = {"case": "unet_vs_diffusers", "batch_size": 128, "dropout": DIFFUSERS_DROPOUT}

@@ -60,16 +60,17 @@ def broadcast_state(modules: Mapping[str, torch.nn.Module]) -> None:
             dist.broadcast(tensor, src=0)
 
 
-def check_in_sync(modules: Mapping[str, torch.nn.Module]) -> None:
+def check_in_sync(modules: Mapping[str, torch.nn.Module], device: torch.device) -> None:
     """Raise when a network's parameters differ between processes: every process applies the same
     averaged gradients, so they never should (a model drawing its updates outside the optimizers
     would break data parallelism silently)."""
-    for name, module in modules.items():
-        sums = torch.stack([p.detach().double().sum() for p in module.parameters()] or [torch.zeros(())])
-        low, high = sums.clone(), sums.clone()
-        dist.all_reduce(low, op=dist.ReduceOp.MIN)
-        dist.all_reduce(high, op=dist.ReduceOp.MAX)
-        if not torch.equal(low, high):
+    sums = torch.tensor([float(sum(p.detach().double().sum() for p in module.parameters()))
+                         for module in modules.values()], dtype=torch.float64, device=device)  # a checksum each
+    extremes = torch.cat([sums, -sums])  # one all-reduce gives the maximum and minus the minimum
+    dist.all_reduce(extremes, op=dist.ReduceOp.MAX)
+    high, low = extremes[: len(sums)], -extremes[len(sums) :]
+    for name, differs in zip(modules, (high != low).tolist()):
+        if differs:
             raise GentkError(f"the parameters of network {name!r} differ between processes",
                              hint="every update must go through the model's optimizers, whose steps see "
                                   "gradients averaged over processes")

@@ -232,7 +232,7 @@ class Trainer:
     def end_epoch(self) -> None:
         epoch = self.pos.epoch + 1
         if self.world.enabled:  # buffers (batch-norm statistics) follow rank 0, as in DDP
-            distributed.check_in_sync(self.model.networks())
+            distributed.check_in_sync(self.model.networks(), self.device)
             distributed.broadcast_state(self.model.networks())
         if self.world.is_main:
             self.report_epoch(epoch)

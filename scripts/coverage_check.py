@@ -19,6 +19,7 @@ import torch
 from gentk.api import open_run
 from gentk.data import to_float
 from gentk_common.classifier import classify, get_classifier
+from gentk_common.coverage import class_shares
 
 
 def knn_labels(train_x: torch.Tensor, train_y: torch.Tensor, x: torch.Tensor, k: int) -> torch.Tensor:
@@ -48,8 +49,9 @@ def train_mlp(x: torch.Tensor, y: torch.Tensor, num_classes: int, steps: int = 1
 
 
 def coverage(labels: torch.Tensor, num_classes: int, min_share: float) -> tuple[list[float], int]:
-    hist = torch.bincount(labels, minlength=num_classes).double() / len(labels)
-    return [round(float(h), 4) for h in hist], int((hist >= min_share / num_classes).sum())
+    """The class histogram and the number of classes covered, as the coverage metric counts them."""
+    hist, covered = class_shares(labels, num_classes, min_share)
+    return [round(float(h), 4) for h in hist], int(covered.sum())
 
 
 def main() -> None:

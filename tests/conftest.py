@@ -34,18 +34,23 @@ def one_thread():
 
 
 @pytest.fixture
-def run_cli():
-    """Runs `python -m gentk ARGS` in a subprocess, one OpenMP thread per process; returns the
-    finished process."""
-    return _run_cli
+def train_two_processes():
+    """Runs `python -m gentk run ARGS --nproc 2 --out OUT` (OUT empty before) in a subprocess, one
+    OpenMP thread per process; returns the run directory."""
 
+    def train(out, *args: str, pythonpath: str | None = None):
+        import subprocess
+        import sys
 
-def _run_cli(*args: str, pythonpath: str | None = None, timeout: int = 240):
-    import subprocess
-    import sys
+        from gentk.rundir import RunDir
 
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    if pythonpath:
-        env["PYTHONPATH"] = os.pathsep.join([pythonpath, os.environ.get("PYTHONPATH", "")])
-    return subprocess.run([sys.executable, "-m", "gentk", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        if pythonpath:
+            env["PYTHONPATH"] = os.pathsep.join([pythonpath, os.environ.get("PYTHONPATH", "")])
+        done = subprocess.run([sys.executable, "-m", "gentk", "run", *args, "--nproc", "2", "--quiet", "--out",
+                               str(out)], env=env, capture_output=True, text=True, timeout=240)
+        assert done.returncode == 0, done.stderr[-2000:]
+        [path] = list(out.iterdir())
+        return RunDir(path)
+
+    return train

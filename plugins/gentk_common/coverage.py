@@ -34,6 +34,13 @@ from gentk_common.classifier import classify, get_classifier
 CHUNK = 250  # samples drawn per call of model.sample
 
 
+def class_shares(labels: torch.Tensor, num_classes: int, min_share: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The share of each class among `labels` (K,) and which classes count as covered: those
+    with a share of at least min_share / K."""
+    hist = torch.bincount(labels, minlength=num_classes).double() / len(labels)
+    return hist, hist >= min_share / num_classes
+
+
 class Coverage:
     def __init__(self, cfg):
         self.cfg = cfg
@@ -58,9 +65,8 @@ class Coverage:
                                     device=model.device)
         probs = classify(classifier, self.draw(model, info, generator))  # (N, K)
         k = info.num_classes
-        hist = torch.bincount(probs.argmax(dim=1), minlength=k).double() / len(probs)  # (K,)
-        data_hist = torch.bincount(labelled.y.cpu(), minlength=k).double() / len(labelled.y)  # (K,)
-        covered = hist >= self.cfg.min_share / k
+        hist, covered = class_shares(probs.argmax(dim=1), k, self.cfg.min_share)  # (K,), (K,)
+        data_hist, _ = class_shares(labelled.y.cpu(), k, self.cfg.min_share)
         result: dict[str, Any] = {
             "classes_covered": int(covered.sum()),
             "kl_to_data": float(discrete_kl(hist, data_hist)),

@@ -5,18 +5,13 @@ from pathlib import Path
 import torch
 
 from gentk import api
-from gentk.rundir import RunDir
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
 
-def test_two_processes_match_one_process(blob_recipe, tmp_path, run_cli):
+def test_two_processes_match_one_process(blob_recipe, tmp_path, train_two_processes):
     single = api.train(blob_recipe, out=tmp_path / "one")
-    done = run_cli("run", str(blob_recipe), "--nproc", "2", "--quiet", "--out", str(tmp_path / "two"),
-                   pythonpath=str(tmp_path / "site"))
-    assert done.returncode == 0, done.stderr[-2000:]
-    [run_path] = list((tmp_path / "two").iterdir())
-    two = RunDir(run_path)
+    two = train_two_processes(tmp_path / "two", str(blob_recipe), pythonpath=str(tmp_path / "site"))
     one_state = single.dir.load_checkpoint()["networks"]["gaussian"]
     two_state = two.load_checkpoint()["networks"]["gaussian"]
     for key in one_state:
@@ -26,19 +21,10 @@ def test_two_processes_match_one_process(blob_recipe, tmp_path, run_cli):
     assert len(two_losses) == 3 and all(abs(a - b) < 1e-4 for a, b in zip(one_losses, two_losses))
 
 
-
-def two_process_run(run_cli, out, *args):
-    """`gentk run ARGS --nproc 2` into `out`; the run directory it wrote."""
-    done = run_cli("run", *args, "--nproc", "2", "--quiet", "--out", str(out))
-    assert done.returncode == 0, done.stderr[-2000:]
-    [path] = list(out.iterdir())
-    return RunDir(path)
-
-
-def test_gan_alternation_trains_and_resumes_under_two_processes(tmp_path, run_cli):
+def test_gan_alternation_trains_and_resumes_under_two_processes(tmp_path, train_two_processes):
     small = ["--set", "data.n_train=512", "--set", "data.n_test=128", "--set", "run.n_samples=64"]
-    run = two_process_run(run_cli, tmp_path / "gan", str(RECIPES / "gan_ring.toml"), "--set", "run.epochs=1", *small)
-    two_process_run(run_cli, tmp_path / "gan", "--resume", str(run.path), "--set", "run.epochs=2")
+    run = train_two_processes(tmp_path / "gan", str(RECIPES / "gan_ring.toml"), "--set", "run.epochs=1", *small)
+    train_two_processes(tmp_path / "gan", "--resume", str(run.path), "--set", "run.epochs=2")
     epochs = [r for r in run.metrics() if r.get("kind") == "epoch"]
     assert [r["epoch"] for r in epochs] == [1, 2]
     assert all("mode_coverage/modes" in r for r in epochs)
@@ -57,7 +43,7 @@ def _sync_check(rank: int, init_file: str, drift: float, outcome) -> None:
     torch.nn.init.zeros_(net.bias)
     torch.nn.init.constant_(net.weight, 1.0 + drift * rank)
     try:
-        check_in_sync({"net": net})
+        check_in_sync({"net": net}, torch.device("cpu"))
         outcome.put((rank, "in sync"))
     except GentkError as exc:
         outcome.put((rank, str(exc)))

@@ -161,15 +161,10 @@ def test_tiny_end_to_end_run(tmp_path):
     assert (run.path / "figures" / "samples_epoch001.png").exists()
 
 
-def test_ema_updates_every_step_under_two_processes(tmp_path, run_cli):
-    from gentk.rundir import RunDir
-
+def test_ema_updates_every_step_under_two_processes(tmp_path, train_two_processes):
     write_digits(tmp_path / "digits")
-    done = run_cli("run", str(_recipe(tmp_path)), "--nproc", "2", "--quiet", "--out", str(tmp_path / "runs"),
-                   "--set", "run.epochs=1", "--set", "metrics=[]")
-    assert done.returncode == 0, done.stderr[-2000:]
-    [path] = list((tmp_path / "runs").iterdir())
-    state = RunDir(path).load_checkpoint()
+    run = train_two_processes(tmp_path / "runs", str(_recipe(tmp_path)), "--set", "run.epochs=1", "--set", "metrics=[]")
+    state = run.load_checkpoint()
     ema, weights = state["extra"]["ema"], state["networks"]["denoiser"]
     assert ema["updates"] == state["position"]["step"] > 0
     moved = [k for k in weights if weights[k].is_floating_point() and not torch.equal(ema["weights"][k], weights[k])]
