@@ -1,10 +1,10 @@
 """The Python API, mirroring the CLI for notebooks and scripts.
 
-    import gentk.api as gk
-    recipe = gk.load("recipes/vae_toy.toml", overrides=["run.epochs=2"])
-    run = gk.train(recipe, out="runs")
-    images = run.sample(16)
-    print(run.evaluate("nll", k=500))
+import gentk.api as gk
+recipe = gk.load("recipes/vae_toy.toml", overrides=["run.epochs=2"])
+run = gk.train(recipe, out="runs")
+images = run.sample(16)
+print(run.evaluate("nll", k=500))
 """
 
 from __future__ import annotations
@@ -48,8 +48,14 @@ def plugins() -> Plugins:
     return get_plugins()
 
 
-def train(recipe: Recipe | str | Path, *, overrides: Sequence[str] = (), out: str | Path = "runs",
-          name: str | None = None, progress: bool = False) -> Run:
+def train(
+    recipe: Recipe | str | Path,
+    *,
+    overrides: Sequence[str] = (),
+    out: str | Path = "runs",
+    name: str | None = None,
+    progress: bool = False,
+) -> Run:
     """Train a recipe (or a recipe file) into a new run directory `out/<name>-<time>`."""
     if not isinstance(recipe, Recipe):
         name = name or Path(recipe).stem
@@ -125,7 +131,9 @@ class Run:
         elif out.suffix.lower() == ".png":
             save_samples(samples, out, nrow=getattr(self.model, "grid_columns", None))
         else:
-            raise GentkError(f"cannot write samples to {out.name!r}", hint="use a .png (image grid) or .pt (tensor) file")
+            raise GentkError(
+                f"cannot write samples to {out.name!r}", hint="use a .png (image grid) or .pt (tensor) file"
+            )
         return out
 
     def evaluate(self, metric: str, *, seed: int = 0, split: str = "test", **config: Any) -> dict[str, Any]:

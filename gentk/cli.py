@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -19,11 +19,11 @@ app = typer.Typer(
 _state = {"debug": False}
 
 SetOption = Annotated[
-    Optional[list[str]],
+    list[str] | None,
     typer.Option("--set", "-s", help="Override a recipe value: path.to.key=value (value parsed as TOML)."),
 ]
 RecipeArg = Annotated[Path, typer.Argument(help="A TOML recipe, e.g. recipes/vae_toy.toml.", show_default=False)]
-ThreadsOption = Annotated[Optional[int], typer.Option("--threads", help="CPU threads for torch.", min=1)]
+ThreadsOption = Annotated[int | None, typer.Option("--threads", help="CPU threads for torch.", min=1)]
 RunArg = Annotated[Path, typer.Argument(help="A run directory written by `gentk run`.", show_default=False)]
 
 
@@ -44,7 +44,9 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks for errors.")] = False,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
 ) -> None:
     _state["debug"] = debug
     from gentk.progress import set_interactive
@@ -54,12 +56,18 @@ def root(
 
 @app.command()
 def run(
-    recipe: Annotated[Optional[Path], typer.Argument(help="A TOML recipe (omit with --resume).", show_default=False)] = None,
+    recipe: Annotated[
+        Path | None, typer.Argument(help="A TOML recipe (omit with --resume).", show_default=False)
+    ] = None,
     set_: SetOption = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder that holds run directories.")] = Path("runs"),
-    resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue this run directory from its checkpoint.")] = None,
+    resume: Annotated[
+        Path | None, typer.Option("--resume", help="Continue this run directory from its checkpoint.")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
-    nproc: Annotated[int, typer.Option("--nproc", help="Data-parallel processes on this machine (launches torchrun).", min=1)] = 1,
+    nproc: Annotated[
+        int, typer.Option("--nproc", help="Data-parallel processes on this machine (launches torchrun).", min=1)
+    ] = 1,
 ) -> None:
     """Train a recipe; writes a run directory with metrics, figures and checkpoints."""
     from gentk import api
@@ -110,12 +118,16 @@ def plugins() -> None:
     console = _console()
     console.print(table)
     for failure in loaded.failures:
-        console.print(f"[red]failed to load[/red] {failure.name} ({failure.distribution or 'no distribution'}, "
-                      f"entry point {failure.entry_point}): {failure.cause}")
+        console.print(
+            f"[red]failed to load[/red] {failure.name} ({failure.distribution or 'no distribution'}, "
+            f"entry point {failure.entry_point}): {failure.cause}"
+        )
 
 
 @app.command()
-def components(kind: Annotated[Optional[str], typer.Argument(help="Only this kind (dataset, model, encoder, ...).")] = None) -> None:
+def components(
+    kind: Annotated[str | None, typer.Argument(help="Only this kind (dataset, model, encoder, ...).")] = None,
+) -> None:
     """List registered components, optionally of one kind."""
     from rich.markup import escape
     from rich.table import Table
@@ -138,7 +150,9 @@ def components(kind: Annotated[Optional[str], typer.Argument(help="Only this kin
 @app.command()
 def describe(
     name: Annotated[str, typer.Argument(help="A component name, e.g. mlp_gaussian.", show_default=False)],
-    kind: Annotated[Optional[str], typer.Option("--kind", "-k", help="Its kind, where a name is used by several kinds.")] = None,
+    kind: Annotated[
+        str | None, typer.Option("--kind", "-k", help="Its kind, where a name is used by several kinds.")
+    ] = None,
 ) -> None:
     """Describe one component: its fields, types, defaults and docs."""
     from rich.markup import escape
@@ -164,10 +178,10 @@ def sample(
     run_dir: RunArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="A .png grid, or .pt for the tensor of samples in [0, 1].")],
     n: Annotated[int, typer.Option("--n", help="Number of samples.", min=1)] = 64,
-    label: Annotated[Optional[int], typer.Option("--class", help="Class label, for conditional models.")] = None,
-    guidance: Annotated[Optional[float], typer.Option("--guidance", help="Classifier-free guidance strength w.")] = None,
-    sampler: Annotated[Optional[str], typer.Option("--sampler", help="Sampler name (e.g. ancestral, ddim).")] = None,
-    steps: Annotated[Optional[int], typer.Option("--steps", help="Sampler steps.", min=1)] = None,
+    label: Annotated[int | None, typer.Option("--class", help="Class label, for conditional models.")] = None,
+    guidance: Annotated[float | None, typer.Option("--guidance", help="Classifier-free guidance strength w.")] = None,
+    sampler: Annotated[str | None, typer.Option("--sampler", help="Sampler name (e.g. ancestral, ddim).")] = None,
+    steps: Annotated[int | None, typer.Option("--steps", help="Sampler steps.", min=1)] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")] = "auto",
     threads: ThreadsOption = None,
@@ -220,8 +234,18 @@ def _launch_torchrun(nproc: int, recipe, overrides, out, resume, quiet) -> None:
     """Re-run this command in `nproc` processes under torchrun (gloo on CPU, NCCL on GPUs)."""
     import subprocess
 
-    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-            "-m", "gentk", "run", "--out", str(out)]
+    args = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        "-m",
+        "gentk",
+        "run",
+        "--out",
+        str(out),
+    ]
     args += [str(recipe)] if recipe is not None else []
     args += ["--resume", str(resume)] if resume is not None else []
     args += ["--quiet"] if quiet else []
@@ -265,5 +289,8 @@ def _report(message: str, color: str = "red") -> None:
     from rich.console import Console
     from rich.markup import escape
 
-    Console(stderr=True, soft_wrap=True).print(f"[bold {color}]error:[/bold {color}] {escape(message)}" if color == "red"
-                               else f"[{color}]{escape(message)}[/{color}]")
+    Console(stderr=True, soft_wrap=True).print(
+        f"[bold {color}]error:[/bold {color}] {escape(message)}"
+        if color == "red"
+        else f"[{color}]{escape(message)}[/{color}]"
+    )

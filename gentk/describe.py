@@ -12,8 +12,10 @@ from gentk.registry import Component, available_hint, get_plugins
 def find_component(name: str, kind: str | None = None) -> Component:
     matches = [c for c in get_plugins().components(kind) if c.name == name]
     if not matches:
-        raise GentkError(f"no component named {name!r}" + (f" of kind {kind!r}" if kind else ""),
-                         hint=available_hint({c.name for c in get_plugins().components(kind)}))
+        raise GentkError(
+            f"no component named {name!r}" + (f" of kind {kind!r}" if kind else ""),
+            hint=available_hint({c.name for c in get_plugins().components(kind)}),
+        )
     if len(matches) > 1:
         kinds = ", ".join(c.kind for c in matches)
         raise GentkError(f"{name!r} names components of several kinds ({kinds})", hint="choose one with --kind")
@@ -27,7 +29,9 @@ def component_fields(cls: type) -> list[tuple[str, str, str, str]]:
     for field in attrs.fields(cls):
         kind = component_kind(field)
         if kind:
-            default = field.metadata.get("gentk_default_use") or ("[]" if field.metadata.get("gentk_many") else "required")
+            default = field.metadata.get("gentk_default_use") or (
+                "[]" if field.metadata.get("gentk_many") else "required"
+            )
             rows.append((field.name, f"{kind} component", str(default), field_doc(field)))
             continue
         if field.default is attrs.NOTHING:

@@ -64,16 +64,21 @@ def check_in_sync(modules: Mapping[str, torch.nn.Module], device: torch.device) 
     """Raise when a network's parameters differ between processes: every process applies the same
     averaged gradients, so they never should (a model drawing its updates outside the optimizers
     would break data parallelism silently)."""
-    sums = torch.tensor([float(sum(p.detach().double().sum() for p in module.parameters()))
-                         for module in modules.values()], dtype=torch.float64, device=device)  # a checksum each
+    sums = torch.tensor(
+        [float(sum(p.detach().double().sum() for p in module.parameters())) for module in modules.values()],
+        dtype=torch.float64,
+        device=device,
+    )  # a checksum each
     extremes = torch.cat([sums, -sums])  # one all-reduce gives the maximum and minus the minimum
     dist.all_reduce(extremes, op=dist.ReduceOp.MAX)
     high, low = extremes[: len(sums)], -extremes[len(sums) :]
-    for name, differs in zip(modules, (high != low).tolist()):
+    for name, differs in zip(modules, (high != low).tolist(), strict=False):
         if differs:
-            raise GentkError(f"the parameters of network {name!r} differ between processes",
-                             hint="every update must go through the model's optimizers, whose steps see "
-                                  "gradients averaged over processes")
+            raise GentkError(
+                f"the parameters of network {name!r} differ between processes",
+                hint="every update must go through the model's optimizers, whose steps see "
+                "gradients averaged over processes",
+            )
 
 
 def average_gradients_before_steps(optimizers: Mapping[str, torch.optim.Optimizer], world: World) -> None:
@@ -101,7 +106,7 @@ def average_figures(figures: Mapping[str, float], world: World) -> dict[str, flo
     keys = sorted(figures)
     values = torch.tensor([figures[k] for k in keys], dtype=torch.float64)
     dist.all_reduce(values)
-    return {k: float(v) / world.size for k, v in zip(keys, values)}
+    return {k: float(v) / world.size for k, v in zip(keys, values, strict=False)}
 
 
 def share_text(text: str | None, world: World) -> str:

@@ -22,8 +22,16 @@ from gentk import distributed, figures
 from gentk.data import batches, steps_per_epoch
 from gentk.errors import GentkError, Interrupted, NumericalError
 from gentk.hardware import autocast, select_device, select_precision
-from gentk.interfaces import (BuildContext, DataInfo, HasExtraState, HasFigures, Model, Split, StepContext,
-                              UsesTrainingData)
+from gentk.interfaces import (
+    BuildContext,
+    DataInfo,
+    HasExtraState,
+    HasFigures,
+    Model,
+    Split,
+    StepContext,
+    UsesTrainingData,
+)
 from gentk.progress import Reporter
 from gentk.recipe import Recipe, dumps
 from gentk.registry import get_plugins
@@ -97,8 +105,9 @@ class Position:
 class Trainer:
     """Trains one recipe into one run directory."""
 
-    def __init__(self, recipe: Recipe, run: RunDir, *, reporter: Reporter | None = None,
-                 world: distributed.World | None = None):
+    def __init__(
+        self, recipe: Recipe, run: RunDir, *, reporter: Reporter | None = None, world: distributed.World | None = None
+    ):
         self.recipe, self.run, self.cfg = recipe, run, recipe.run
         self.world = world or distributed.World()
         self.reporter = reporter if reporter is not None and self.world.is_main else Reporter(enabled=False)
@@ -108,8 +117,10 @@ class Trainer:
         self.precision = select_precision(self.cfg.precision, self.device)
         self.autocast = autocast(self.device, self.precision)
         if self.cfg.batch_size % self.world.size:
-            raise GentkError(f"batch_size {self.cfg.batch_size} does not split over {self.world.size} processes",
-                             hint="choose a batch size divisible by the number of processes")
+            raise GentkError(
+                f"batch_size {self.cfg.batch_size} does not split over {self.world.size} processes",
+                hint="choose a batch size divisible by the number of processes",
+            )
         torch.manual_seed(self.cfg.seed + self.world.rank)  # model noise differs per process
         self.dataset = recipe.data.build()
         self.info: DataInfo = self.dataset.info
@@ -165,17 +176,26 @@ class Trainer:
         self.run.recipe_file.write_text(dumps(self.recipe), encoding="utf-8")
         self.run.write_json("plugins.json", plugin_versions())
         self.run.write_data_info(self.info)
-        self.run.log({"kind": "start", "step": 0, "device": str(self.device), "precision": self.precision,
-                      "seed": self.cfg.seed})
+        self.run.log(
+            {"kind": "start", "step": 0, "device": str(self.device), "precision": self.precision, "seed": self.cfg.seed}
+        )
 
     # -- loop -------------------------------------------------------------------------------
     def epoch_batches(self) -> Iterator:
         """This epoch's batches, resuming after `pos.batch` with the same data order and noise."""
         self.data_rng.set_state(self.epoch_rng_state)
         drop_last = len(self.train_split) >= self.cfg.batch_size
-        it = batches(self.train_split, self.info, self.cfg.batch_size, device=self.device,
-                     generator=self.data_rng, shuffle=True, drop_last=drop_last, limit=self.cfg.steps_per_epoch,
-                     shard=(self.world.rank, self.world.size))
+        it = batches(
+            self.train_split,
+            self.info,
+            self.cfg.batch_size,
+            device=self.device,
+            generator=self.data_rng,
+            shuffle=True,
+            drop_last=drop_last,
+            limit=self.cfg.steps_per_epoch,
+            shard=(self.world.rank, self.world.size),
+        )
         for i, batch in enumerate(it):
             if i >= self.pos.batch:
                 yield batch
@@ -211,8 +231,15 @@ class Trainer:
                 rate = count * self.cfg.batch_size / (time.perf_counter() - started)
                 task.advance(figures_, rate)
                 if self.pos.step % LOG_EVERY == 0 and self.world.is_main:
-                    self.run.log({"kind": "step", "epoch": self.pos.epoch, "step": self.pos.step, **figures_,
-                                  "images_per_s": rate})
+                    self.run.log(
+                        {
+                            "kind": "step",
+                            "epoch": self.pos.epoch,
+                            "step": self.pos.step,
+                            **figures_,
+                            "images_per_s": rate,
+                        }
+                    )
         done = max(self.pos.batch, 1)
         self.epoch_summary = {k: v / done for k, v in sums.items()}
         self.epoch_summary["seconds"] = self.pos.seconds
@@ -221,12 +248,15 @@ class Trainer:
     def check_finite(self, figures_: Mapping[str, float]) -> None:
         loss = figures_.get("loss")
         if loss is not None and not math.isfinite(loss):
-            kept = f"the last good checkpoint (after epoch {self.pos.epoch}) is kept" if self.run.has_checkpoint() \
+            kept = (
+                f"the last good checkpoint (after epoch {self.pos.epoch}) is kept"
+                if self.run.has_checkpoint()
                 else "no checkpoint had been written yet"
+            )
             raise NumericalError(
                 f"the loss became {loss} at epoch {self.pos.epoch + 1}, step {self.pos.step + 1}; training stopped "
                 f"and {kept} in {self.run.path}",
-                hint="lower the learning rate, use precision = \"fp32\", or check the data",
+                hint='lower the learning rate, use precision = "fp32", or check the data',
             )
 
     def end_epoch(self) -> None:

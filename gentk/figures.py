@@ -48,10 +48,12 @@ def save_loss_curve(records: Sequence[dict], path: Path) -> None:
     steps = [r for r in records if r.get("kind") == "step"]
     if not steps:
         return
-    keys = [k for k, v in steps[-1].items() if isinstance(v, (int, float)) and k not in ("step", "epoch", "images_per_s")]
+    keys = [
+        k for k, v in steps[-1].items() if isinstance(v, (int, float)) and k not in ("step", "epoch", "images_per_s")
+    ]
     plt = _pyplot()
     fig, axes = plt.subplots(len(keys), 1, figsize=(6, 2.2 * len(keys)), dpi=100, squeeze=False)
-    for ax, key in zip(axes[:, 0], keys):
+    for ax, key in zip(axes[:, 0], keys, strict=False):
         xs = [r["step"] for r in steps if key in r]
         ax.plot(xs, [r[key] for r in steps if key in r], linewidth=1)
         ax.set_ylabel(key)

@@ -24,9 +24,9 @@ def select_device(name: str = "auto") -> torch.device:
     except RuntimeError:
         raise GentkError(f"unknown device {name!r}", hint="use auto, cpu, cuda, cuda:N or mps") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise GentkError("device 'cuda' was asked for but CUDA is not available", hint="use device = \"auto\" or \"cpu\"")
+        raise GentkError("device 'cuda' was asked for but CUDA is not available", hint='use device = "auto" or "cpu"')
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise GentkError("device 'mps' was asked for but MPS is not available", hint="use device = \"auto\" or \"cpu\"")
+        raise GentkError("device 'mps' was asked for but MPS is not available", hint='use device = "auto" or "cpu"')
     return device
 
 

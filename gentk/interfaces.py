@@ -173,7 +173,9 @@ class Sampler(Protocol):
 class Metric(Protocol):
     """Evaluates a trained model on held-out data; returns named figures (floats)."""
 
-    def evaluate(self, model: Model, data: Split, info: DataInfo, *, generator: torch.Generator) -> Mapping[str, float]: ...
+    def evaluate(
+        self, model: Model, data: Split, info: DataInfo, *, generator: torch.Generator
+    ) -> Mapping[str, float]: ...
 
 
 @runtime_checkable

@@ -248,7 +248,9 @@ class GaussianMixture:
         """p(component k | x): x (..., D) -> (..., K)."""
         return torch.softmax(self.component_log_prob(x), dim=-1)
 
-    def sample(self, sample_shape: tuple[int, ...] | torch.Size = (), generator: torch.Generator | None = None) -> Tensor:
+    def sample(
+        self, sample_shape: tuple[int, ...] | torch.Size = (), generator: torch.Generator | None = None
+    ) -> Tensor:
         """Draws of shape (*sample_shape, D)."""
         n = math.prod(sample_shape)
         which = torch.multinomial(self.weights, n, replacement=True, generator=generator)  # (n,)
@@ -286,7 +288,8 @@ def initial_mixture(
 ) -> GaussianMixture:
     """A starting mixture for EM on x (N, D): means by greedy k-means++ seeding (each next centre
     the best of 2 + log k candidates drawn with probability proportional to their squared distance
-    from those chosen) or k distinct random points; equal weights; every std the RMS distance of the data to its nearest mean per dimension."""
+    from those chosen) or k distinct random points; equal weights; every std the RMS distance of the
+    data to its nearest mean per dimension."""
     n, d = x.shape
     if k > n:
         raise GentkError(f"cannot fit {k} mixture components to {n} points", hint="use fewer components or more data")
@@ -349,16 +352,20 @@ def target_kind(target: Any, x0: Tensor) -> Literal["log_density", "score"]:
     if hasattr(target, "log_prob"):
         return "log_density"
     if x0.dim() < 2:
-        raise GentkError(f"Langevin chains need a batch dimension: x0 has shape {tuple(x0.shape)}",
-                         hint="pass x0 as (B, D) or (B, C, H, W)")
+        raise GentkError(
+            f"Langevin chains need a batch dimension: x0 has shape {tuple(x0.shape)}",
+            hint="pass x0 as (B, D) or (B, C, H, W)",
+        )
     with torch.no_grad():
         out = target(x0[:1])
     if out.shape == x0[:1].shape:
         return "score"
     if out.shape == (1,):
         return "log_density"
-    raise GentkError(f"the Langevin target maps {tuple(x0[:1].shape)} to {tuple(out.shape)}",
-                     hint="a log-density returns one value per example (B,); a score returns x's shape")
+    raise GentkError(
+        f"the Langevin target maps {tuple(x0[:1].shape)} to {tuple(out.shape)}",
+        hint="a log-density returns one value per example (B,); a score returns x's shape",
+    )
 
 
 def _evaluate(fn: Callable[[Tensor], Tensor], kind: str, x: Tensor, need_log_p: bool) -> tuple[Tensor, Tensor | None]:
@@ -406,8 +413,10 @@ def langevin_run(
         raise GentkError(f"Langevin needs step_size > 0 and steps >= 0, got {step_size} and {steps}")
     kind = target_kind(target, x0) if kind == "auto" else kind
     if mala and kind == "score":
-        raise GentkError("MALA needs a log-density, not a score function",
-                         hint="pass mala=False, or a function returning log p(x) per example")
+        raise GentkError(
+            "MALA needs a log-density, not a score function",
+            hint="pass mala=False, or a function returning log p(x) per example",
+        )
     fn = _log_density(target)
     x = x0.detach().clone()
     grad, log_p = _evaluate(fn, kind, x, mala)

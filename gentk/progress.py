@@ -24,8 +24,13 @@ def track(iterable: Iterable[T], description: str, total: int | None = None) -> 
     if not _interactive["on"]:
         yield from iterable
         return
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=console, transient=True) as progress:
         yield from progress.track(iterable, total=total, description=description)
 
@@ -56,8 +61,14 @@ class Reporter:
         if not self.enabled:
             yield _Task(None, None)
             return
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[info]}"),
+        )
         with Progress(*columns, console=console, transient=False) as progress:
             yield _Task(progress, progress.add_task(description, total=total, completed=completed, info=""))
 

@@ -66,7 +66,9 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise GentkError(f"TOML syntax error: {exc}", file=str(path), hint="see https://toml.io for the syntax") from None
+        raise GentkError(
+            f"TOML syntax error: {exc}", file=str(path), hint="see https://toml.io for the syntax"
+        ) from None
     except UnicodeDecodeError:
         raise GentkError("the file is not UTF-8 text", file=str(path)) from None
 
@@ -100,7 +102,9 @@ def _child(table: dict | list, part: str, key: str, where: str) -> dict:
     """The table at `part` below `table`: a key of a table, or an index into an array of tables."""
     if isinstance(table, list):
         if not part.isdigit() or int(part) >= len(table):
-            raise GentkError(f"override {key!r}: {where!r} is not an entry of the array", hint=f"indices 0..{len(table) - 1}")
+            raise GentkError(
+                f"override {key!r}: {where!r} is not an entry of the array", hint=f"indices 0..{len(table) - 1}"
+            )
         child = table[int(part)]
     else:
         child = table.setdefault(part, {})
@@ -124,7 +128,7 @@ class _Resolver:
         if value is None:
             value = {"use": default} if default else None
         if not isinstance(value, dict):
-            self.problem(path, f"expected a table choosing a {kind} (with `use = \"name\"`)")
+            self.problem(path, f'expected a table choosing a {kind} (with `use = "name"`)')
             return None
         table = dict(value)
         name = table.pop("use", default)
@@ -175,8 +179,11 @@ class _Resolver:
             default = field.metadata.get(DEFAULT_USE)
             if not present and default is None:
                 if field.default is attrs.NOTHING:
-                    self.problem(path, f"missing: choose a {kind} with [{'.'.join(map(str, path))}] use = \"name\"",
-                                 available_hint(self.plugins.registries[kind]))
+                    self.problem(
+                        path,
+                        f'missing: choose a {kind} with [{".".join(map(str, path))}] use = "name"',
+                        available_hint(self.plugins.registries[kind]),
+                    )
                     return _FAILED
                 return _MISSING
             spec = self.component(kind, value, path, default)
@@ -223,7 +230,9 @@ def resolve(raw: dict[str, Any], *, file: str | None = None, plugins: Plugins | 
     return recipe
 
 
-def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = (), *, plugins: Plugins | None = None) -> Recipe:
+def load_recipe(
+    path: str | Path, overrides: list[str] | tuple[str, ...] = (), *, plugins: Plugins | None = None
+) -> Recipe:
     """Read, override and resolve a recipe file."""
     raw = apply_overrides(read_toml(path), list(overrides))
     return resolve(raw, file=str(path), plugins=plugins)

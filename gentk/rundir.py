@@ -1,12 +1,12 @@
 """Run directories: the resolved recipe, plugin versions, metrics, figures and checkpoints.
 
-    runs/<recipe>-<time>/
-        recipe.toml        the resolved recipe, every default written out
-        plugins.json       plugins and versions that built the run
-        data.json          the data's shape and classes (so sampling needs no data)
-        metrics.jsonl      one JSON object per line: {"kind": "step" | "epoch" | "eval", ...}
-        figures/           samples_epoch001.png, loss.png, ...
-        checkpoint.pt      the latest checkpoint, replaced atomically
+runs/<recipe>-<time>/
+    recipe.toml        the resolved recipe, every default written out
+    plugins.json       plugins and versions that built the run
+    data.json          the data's shape and classes (so sampling needs no data)
+    metrics.jsonl      one JSON object per line: {"kind": "step" | "epoch" | "eval", ...}
+    figures/           samples_epoch001.png, loss.png, ...
+    checkpoint.pt      the latest checkpoint, replaced atomically
 """
 
 from __future__ import annotations
@@ -67,7 +67,10 @@ class RunDir:
     def open(cls, path: str | Path) -> RunDir:
         path = Path(path)
         if not (path / "recipe.toml").is_file():
-            raise GentkError(f"{path} is not a run directory (no recipe.toml)", hint="give a folder that `gentk run` wrote, e.g. runs/vae_mnist-...")
+            raise GentkError(
+                f"{path} is not a run directory (no recipe.toml)",
+                hint="give a folder that `gentk run` wrote, e.g. runs/vae_mnist-...",
+            )
         return cls(path)
 
     # -- files ------------------------------------------------------------------------------

@@ -33,10 +33,16 @@ class SmallCNN(nn.Module):
     def __init__(self, channels: int, height: int, width: int, num_classes: int):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(channels, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (B, 16, H/2, W/2)
-            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (B, 32, H/4, W/4)
+            nn.Conv2d(channels, 16, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # (B, 16, H/2, W/2)
+            nn.Conv2d(16, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # (B, 32, H/4, W/4)
             Rearrange("b c h w -> b (c h w)"),
-            nn.Linear(32 * (height // 4) * (width // 4), 64), nn.ReLU(), nn.Dropout(0.25),
+            nn.Linear(32 * (height // 4) * (width // 4), 64),
+            nn.ReLU(),
+            nn.Dropout(0.25),
             nn.Linear(64, num_classes),
         )
 
@@ -60,16 +66,25 @@ def dataset_key(split: Split, info: DataInfo, steps: int, seed: int) -> str:
 
 def _check(split: Split, info: DataInfo) -> None:
     if info.kind != "image" or info.num_classes < 2 or split.y is None:
-        raise GentkError("the classifier needs labelled images, but this dataset is "
-                         f"{'unlabelled' if info.num_classes < 2 or split.y is None else info.kind}",
-                         hint="class coverage works on labelled image data (e.g. mnist); for toy2d points use "
-                              "the mode_coverage metric")
+        raise GentkError(
+            "the classifier needs labelled images, but this dataset is "
+            f"{'unlabelled' if info.num_classes < 2 or split.y is None else info.kind}",
+            hint="class coverage works on labelled image data (e.g. mnist); for toy2d points use "
+            "the mode_coverage metric",
+        )
     if len(info.shape) != 3 or info.shape[1] < 4 or info.shape[2] < 4:
         raise GentkError(f"the classifier needs (C, H, W) images of at least 4x4, got {info.shape}")
 
 
-def train_classifier(split: Split, info: DataInfo, *, steps: int = 500, batch_size: int = 128, seed: int = 0,
-                     device: torch.device | str = "cpu") -> tuple[SmallCNN, float]:
+def train_classifier(
+    split: Split,
+    info: DataInfo,
+    *,
+    steps: int = 500,
+    batch_size: int = 128,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> tuple[SmallCNN, float]:
     """Train on a random nine tenths of `split` for `steps` Adam steps; return the network and
     its accuracy on the other tenth."""
     _check(split, info)
@@ -105,8 +120,15 @@ def _save(path: Path, state: dict) -> None:
     os.replace(tmp, path)
 
 
-def get_classifier(split: Split, info: DataInfo, cache_dir: str | Path | None = None, *, steps: int = 500,
-                   seed: int = 0, device: torch.device | str = "cpu") -> SmallCNN:
+def get_classifier(
+    split: Split,
+    info: DataInfo,
+    cache_dir: str | Path | None = None,
+    *,
+    steps: int = 500,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> SmallCNN:
     """The cached classifier for this labelled split, trained now if the cache lacks it. Its
     held-out accuracy is in `.accuracy`."""
     _check(split, info)

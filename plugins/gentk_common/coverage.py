@@ -55,14 +55,17 @@ class Coverage:
         chunks = [model.sample(min(CHUNK, n - i), generator=generator) for i in range(0, n, CHUNK)]
         images = torch.cat(chunks).float()  # (N, C, H, W)
         if tuple(images.shape[1:]) != tuple(info.shape):
-            raise GentkError(f"the model's samples have shape {tuple(images.shape[1:])}, the data {tuple(info.shape)}",
-                             hint="class coverage needs a model that samples images like its data")
+            raise GentkError(
+                f"the model's samples have shape {tuple(images.shape[1:])}, the data {tuple(info.shape)}",
+                hint="class coverage needs a model that samples images like its data",
+            )
         return images
 
     def evaluate(self, model: Any, data: Split, info: DataInfo, *, generator: torch.Generator) -> Mapping[str, Any]:
         labelled = self.train if self.train is not None and self.train.y is not None else data
-        classifier = get_classifier(labelled, info, self.cfg.cache_dir, steps=self.cfg.classifier_steps,
-                                    device=model.device)
+        classifier = get_classifier(
+            labelled, info, self.cfg.cache_dir, steps=self.cfg.classifier_steps, device=model.device
+        )
         probs = classify(classifier, self.draw(model, info, generator))  # (N, K)
         k = info.num_classes
         hist, covered = class_shares(probs.argmax(dim=1), k, self.cfg.min_share)  # (K,), (K,)

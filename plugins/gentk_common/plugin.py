@@ -48,10 +48,12 @@ class CoverageConfig:
     A small CNN, trained once on the run's training split and cached, labels the samples."""
 
     n_samples: int = param(1000, "generated images to classify", v.gt(0))
-    min_share: float = param(0.2, "a class is covered when its share is at least this fraction of 1/K",
-                             v.and_(v.gt(0), v.le(1)))
-    confidence: float = param(0.9, "a sample is confident when its top class probability reaches this",
-                              v.and_(v.gt(0), v.le(1)))
+    min_share: float = param(
+        0.2, "a class is covered when its share is at least this fraction of 1/K", v.and_(v.gt(0), v.le(1))
+    )
+    confidence: float = param(
+        0.9, "a sample is confident when its top class probability reaches this", v.and_(v.gt(0), v.le(1))
+    )
     classifier_steps: int = param(500, "Adam steps (batch 128) of the classifier's one-off training", v.gt(0))
     cache_dir: str | None = param(None, "classifier cache; none: $GENTK_CACHE, else ~/.cache/gentk")
 

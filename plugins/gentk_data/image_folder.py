@@ -53,7 +53,7 @@ def _read(path: Path, mode: str, size: int | None) -> np.ndarray:
 def decode(files: list[Path], mode: str, size: int | None, hw: tuple[int, int]) -> torch.Tensor:
     """Decode images to a uint8 tensor (N, C, H, W); every image must be `hw` = (H, W)."""
     arrays = [_read(f, mode, size) for f in files]
-    for f, a in zip(files, arrays):
+    for f, a in zip(files, arrays, strict=False):
         if a.shape[:2] != hw:
             raise GentkError(
                 f"{f} is {a.shape[1]}×{a.shape[0]} pixels, the others {hw[1]}×{hw[0]}",
@@ -68,7 +68,7 @@ def held_out(n: int, fraction: float, seed: int) -> dict[str, torch.Tensor]:
     if n_test >= n:
         raise GentkError(f"{n} image(s) are too few to hold out a test split", hint="add images or lower test_fraction")
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    return dict(zip(SPLITS, (order[n_test:], order[:n_test])))
+    return dict(zip(SPLITS, (order[n_test:], order[:n_test]), strict=False))
 
 
 def image_folder(cfg) -> InMemoryDataset:

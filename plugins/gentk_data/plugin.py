@@ -67,7 +67,8 @@ class Toy2DConfig:
     n_train: int = param(20000, "training points", v.gt(0))
     n_test: int = param(5000, "test points", v.gt(0))
     std: float | None = param(
-        None, "noise std (of each mode for ring and grid); none: ring 0.02, grid 0.05, swiss_roll and moons 0.1",
+        None,
+        "noise std (of each mode for ring and grid); none: ring 0.02, grid 0.05, swiss_roll and moons 0.1",
         v.optional(v.gt(0)),
     )
     seed: int = param(0, "seed; the test split is drawn from a different stream", v.ge(0))

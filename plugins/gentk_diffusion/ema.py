@@ -29,7 +29,7 @@ class EMA:
     def update(self) -> None:
         weight = 1.0 - self.current_decay()
         torch._foreach_lerp_(list(self.shadow.parameters()), list(self.net.parameters()), weight)
-        for mine, theirs in zip(self.shadow.buffers(), self.net.buffers()):
+        for mine, theirs in zip(self.shadow.buffers(), self.net.buffers(), strict=False):
             mine.copy_(theirs)
         self.updates += 1
 

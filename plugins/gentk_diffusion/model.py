@@ -27,8 +27,10 @@ class DDPM:
         if info.kind != "image":
             raise GentkError("the ddpm model needs image data", hint="choose an image dataset")
         if cfg.conditional and info.num_classes == 0:
-            raise GentkError("a conditional ddpm needs a labelled dataset",
-                             hint="set model.conditional = false or use a dataset with labels")
+            raise GentkError(
+                "a conditional ddpm needs a labelled dataset",
+                hint="set model.conditional = false or use a dataset with labels",
+            )
         self.cfg = cfg
         self.info = info
         self.device = ctx.device or torch.device("cpu")
@@ -78,8 +80,9 @@ class DDPM:
         net = self.ema.shadow if self.ema is not None and self.cfg.sample_with_ema else self.denoiser
         return net.eval()
 
-    def sample(self, n: int, *, generator: torch.Generator, labels: Tensor | int | None = None,
-               **options: Any) -> Tensor:
+    def sample(
+        self, n: int, *, generator: torch.Generator, labels: Tensor | int | None = None, **options: Any
+    ) -> Tensor:
         """n images (n, C, H, W) in [0, 1]. Options: sampler (a name), steps, guidance (w).
         A conditional model without labels draws one row per class (see `DDPMConfig`)."""
         sampler, guidance = self._sample_options(options)
@@ -104,8 +107,9 @@ class DDPM:
                     frames[want] = self.to_images(x)
 
         sampler = self._sampler(None, None)
-        sampler.sample(self._eps_model(labels, self.cfg.guidance), (count, *self.info.shape),
-                       generator=generator, on_step=keep)
+        sampler.sample(
+            self._eps_model(labels, self.cfg.guidance), (count, *self.info.shape), generator=generator, on_step=keep
+        )
         grid = torch.stack([frames[t] for t in times], dim=1).flatten(0, 1)  # (count * len(times), C, H, W)
         from torchvision.utils import make_grid
 
@@ -133,12 +137,16 @@ class DDPM:
     def _sample_options(self, options: dict[str, Any]) -> tuple[DiffusionSampler, float]:
         unknown = sorted(set(options) - set(SAMPLE_OPTIONS))
         if unknown:
-            raise GentkError(f"the ddpm model does not take the sampling option(s) {', '.join(unknown)}",
-                             hint=f"it takes: {', '.join(SAMPLE_OPTIONS)}")
+            raise GentkError(
+                f"the ddpm model does not take the sampling option(s) {', '.join(unknown)}",
+                hint=f"it takes: {', '.join(SAMPLE_OPTIONS)}",
+            )
         guidance = options.get("guidance")
         if guidance is not None and guidance != 0 and not self.num_classes:
-            raise GentkError("guidance needs a class-conditional model",
-                             hint="train with model.conditional = true and objective.p_uncond > 0")
+            raise GentkError(
+                "guidance needs a class-conditional model",
+                hint="train with model.conditional = true and objective.p_uncond > 0",
+            )
         if guidance is not None and guidance < 0:
             raise GentkError(f"guidance must be >= 0, got {guidance}")
         sampler = self._sampler(options.get("sampler"), options.get("steps"))
@@ -156,15 +164,19 @@ class DDPM:
             spec = resolve_component("sampler", {"use": name, **({"steps": steps} if steps is not None else {})})
         sampler = spec.build()
         if not isinstance(sampler, DiffusionSampler):
-            raise GentkError(f"sampler {spec.name!r} does not draw from a diffusion model",
-                             hint="use ancestral, ddim or ddpm_langevin")
+            raise GentkError(
+                f"sampler {spec.name!r} does not draw from a diffusion model",
+                hint="use ancestral, ddim or ddpm_langevin",
+            )
         return sampler
 
     def _labels(self, n: int, labels: Tensor | int | None) -> Tensor | None:
         if not self.num_classes:
             if labels is not None:
-                raise GentkError("this ddpm model is unconditional; it cannot sample a class",
-                                 hint="train with model.conditional = true on a labelled dataset")
+                raise GentkError(
+                    "this ddpm model is unconditional; it cannot sample a class",
+                    hint="train with model.conditional = true on a labelled dataset",
+                )
             return None
         if labels is None:  # one row per class
             per_class = max(1, round(n / self.num_classes))

@@ -27,8 +27,9 @@ class DDPMObjective:
     def __init__(self, cfg):
         self.p_uncond = cfg.p_uncond
 
-    def __call__(self, denoiser, schedule: DiffusionSchedule, x0: Tensor, y: Tensor | None = None,
-                 num_classes: int = 0) -> Tensor:
+    def __call__(
+        self, denoiser, schedule: DiffusionSchedule, x0: Tensor, y: Tensor | None = None, num_classes: int = 0
+    ) -> Tensor:
         t = torch.randint(0, schedule.num_steps, (x0.shape[0],), device=x0.device)  # (B,)
         noise = torch.randn_like(x0)
         if y is not None:

@@ -17,8 +17,9 @@ class LinearScheduleConfig:
 
     num_steps: int = param(1000, "number of diffusion steps T", v.gt(1))
     beta_start: float = param(1e-4, "beta_1", v.and_(v.gt(0), v.lt(1)))
-    beta_end: float = param(0.02, "beta_T (the course report wrote 0.002; the paper's value is 0.02)",
-                            v.and_(v.gt(0), v.lt(1)))
+    beta_end: float = param(
+        0.02, "beta_T (the course report wrote 0.002; the paper's value is 0.02)", v.and_(v.gt(0), v.lt(1))
+    )
 
     def __attrs_post_init__(self):
         if self.beta_end < self.beta_start:
@@ -44,24 +45,33 @@ class UNetConfig:
     """
 
     channels: int = param(64, "base channel width", v.gt(0))
-    channel_mult: tuple[int, ...] = param((1, 2, 2), "width multiplier per resolution level", v.and_(v.min_len(1), positive_ints))
+    channel_mult: tuple[int, ...] = param(
+        (1, 2, 2), "width multiplier per resolution level", v.and_(v.min_len(1), positive_ints)
+    )
     num_res_blocks: int = param(2, "ResNet blocks per level on the way down (one more on the way up)", v.gt(0))
     attention_resolutions: tuple[int, ...] = param((7,), "feature-map sides that get self-attention (28 -> 14 -> 7)")
     num_heads: int = param(4, "attention heads", v.gt(0))
     dropout: float = param(0.1, "dropout inside the ResNet blocks", probability)
     norm_groups: int = param(32, "GroupNorm groups (must divide every width)", v.gt(0))
     attention_backend: Literal["default", "math"] = param(
-        "math", "scaled_dot_product_attention kernel: torch's default choice, or the plain math one "
-        "(as fast or faster on CPU for the 49-token sequences at 7x7; see benchmarks/bench_unet.py)")
-    channels_last: bool = param(False, "run convolutions in channels-last memory layout (measured slower "
-                                       "under bf16 autocast on CPU; see benchmarks/bench_unet.py)")
+        "math",
+        "scaled_dot_product_attention kernel: torch's default choice, or the plain math one "
+        "(as fast or faster on CPU for the 49-token sequences at 7x7; see benchmarks/bench_unet.py)",
+    )
+    channels_last: bool = param(
+        False,
+        "run convolutions in channels-last memory layout (measured slower "
+        "under bf16 autocast on CPU; see benchmarks/bench_unet.py)",
+    )
 
     def __attrs_post_init__(self):
         for m in self.channel_mult:
             width = self.channels * m
             if width % self.norm_groups or width % self.num_heads:
-                raise ValueError(f"width {width} must be divisible by norm_groups ({self.norm_groups}) "
-                                 f"and num_heads ({self.num_heads})")
+                raise ValueError(
+                    f"width {width} must be divisible by norm_groups ({self.norm_groups}) "
+                    f"and num_heads ({self.num_heads})"
+                )
 
 
 # -- objective --------------------------------------------------------------------------------------
@@ -94,8 +104,9 @@ class AncestralConfig:
 class DDIMConfig:
     """DDIM (Song, Meng & Ermon 2021): fewer steps; eta = 0 is deterministic, eta = 1 ancestral-like."""
 
-    steps: int | None = param(50, "number of denoising steps on an evenly spaced subsequence; none: all T",
-                              v.optional(v.gt(0)))
+    steps: int | None = param(
+        50, "number of denoising steps on an evenly spaced subsequence; none: all T", v.optional(v.gt(0))
+    )
     eta: float = param(0.0, "scale of the noise added at each step", v.ge(0))
     clip_denoised: bool = param(True, "clip the predicted x_0 to [-1, 1] before each step")
 
@@ -131,15 +142,18 @@ class DDPMConfig:
     sampler: Spec = sub("sampler", "ancestral", "default sampler for `sample` (the CLI's --sampler overrides it)")
     conditional: bool = param(False, "condition on class labels (needs a labelled dataset)")
     guidance: float = param(0.0, "default guidance strength w: eps = (1 + w) eps(x, c) - w eps(x)", v.ge(0))
-    ema_decay: float = param(0.9999, "decay of the exponential moving average of the weights; 0: no EMA",
-                             probability)
-    ema_warmup: bool = param(True, "use decay min(ema_decay, (1 + n)/(10 + n)) after n updates, so short runs "
-                                   "are not dominated by the initial weights")
+    ema_decay: float = param(0.9999, "decay of the exponential moving average of the weights; 0: no EMA", probability)
+    ema_warmup: bool = param(
+        True,
+        "use decay min(ema_decay, (1 + n)/(10 + n)) after n updates, so short runs "
+        "are not dominated by the initial weights",
+    )
     sample_with_ema: bool = param(True, "sample and evaluate with the EMA weights")
-    grad_clip: float | None = param(1.0, "clip the gradient norm to this value; none: no clipping",
-                                    v.optional(v.gt(0)))
-    trajectory_steps: tuple[int, ...] = param((999, 350, 0), "steps t shown in the trajectory figure "
-                                              "(the state x_t of the same samples; 0 is the final sample)")
+    grad_clip: float | None = param(1.0, "clip the gradient norm to this value; none: no clipping", v.optional(v.gt(0)))
+    trajectory_steps: tuple[int, ...] = param(
+        (999, 350, 0),
+        "steps t shown in the trajectory figure (the state x_t of the same samples; 0 is the final sample)",
+    )
     trajectory_samples: int = param(8, "samples in the trajectory figure (one row each); 0: no figure", v.ge(0))
 
 
@@ -154,12 +168,14 @@ class VLBConfig:
     """
 
     n_examples: int = param(16, "held-out images scored (the first n)", v.gt(0))
-    timesteps: int | None = param(None, "steps per image for the sum over t; none: all T - 1 (exact)",
-                                  v.optional(v.gt(0)))
+    timesteps: int | None = param(
+        None, "steps per image for the sum over t; none: all T - 1 (exact)", v.optional(v.gt(0))
+    )
     batch_size: int = param(64, "images per forward pass", v.gt(0))
     variance: Literal["beta", "beta_tilde"] = param("beta", "the reverse variance sigma_t^2")
-    conditional: bool = param(False, "for a conditional model, score log p(x|y) with the true labels "
-                                     "instead of the unconditional log p(x)")
+    conditional: bool = param(
+        False, "for a conditional model, score log p(x|y) with the true labels instead of the unconditional log p(x)"
+    )
 
 
 @hookimpl

@@ -61,14 +61,15 @@ class DiffusionSampler(abc.ABC):
         self.cfg = cfg
 
     @torch.no_grad()
-    def sample(self, model: EpsModel, shape: tuple[int, ...], *, generator: torch.Generator,
-               on_step: StepHook | None = None) -> Tensor:
+    def sample(
+        self, model: EpsModel, shape: tuple[int, ...], *, generator: torch.Generator, on_step: StepHook | None = None
+    ) -> Tensor:
         sched = model.schedule
         x = torch.randn(shape, generator=generator, device=generator.device).to(sched.device)
         seq = step_sequence(sched.num_steps, self.cfg.steps)
         if on_step is not None:
             on_step(sched.num_steps, x)
-        for t, s in zip(seq, seq[1:] + [-1]):
+        for t, s in zip(seq, seq[1:] + [-1], strict=False):
             x = self.step(model, x, t, s, generator)
             if on_step is not None:
                 on_step(s + 1, x)

@@ -57,7 +57,9 @@ class DiffusionSchedule:
 
     def q_sample(self, x0: Tensor, t: Tensor, noise: Tensor) -> Tensor:
         """x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) noise, a draw from q(x_t | x_0)."""
-        return extract(self.sqrt_alphas_cumprod, t, x0) * x0 + extract(self.sqrt_one_minus_alphas_cumprod, t, x0) * noise
+        return (
+            extract(self.sqrt_alphas_cumprod, t, x0) * x0 + extract(self.sqrt_one_minus_alphas_cumprod, t, x0) * noise
+        )
 
     def q_mean_var(self, x0: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
         """Mean and variance of q(x_t | x_0)."""
@@ -70,7 +72,9 @@ class DiffusionSchedule:
 
     def predict_x0(self, xt: Tensor, t: Tensor, eps: Tensor) -> Tensor:
         """x0 implied by a noise prediction: (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)."""
-        return (xt - extract(self.sqrt_one_minus_alphas_cumprod, t, xt) * eps) / extract(self.sqrt_alphas_cumprod, t, xt)
+        return (xt - extract(self.sqrt_one_minus_alphas_cumprod, t, xt) * eps) / extract(
+            self.sqrt_alphas_cumprod, t, xt
+        )
 
 
 def posterior_between(x0: Tensor, xt: Tensor, abar_t: Tensor, abar_s: Tensor) -> tuple[Tensor, Tensor]:

@@ -129,11 +129,13 @@ class UNet(nn.Module):
                 self.down.append(Downsample(c))
                 skips.append(c)
                 res = (res + 1) // 2
-        self.mid = nn.ModuleList([
-            ResBlock(c, c, emb_dim, cfg.dropout, cfg.norm_groups),
-            SelfAttention(c, cfg.num_heads, cfg.norm_groups, cfg.attention_backend),
-            ResBlock(c, c, emb_dim, cfg.dropout, cfg.norm_groups),
-        ])
+        self.mid = nn.ModuleList(
+            [
+                ResBlock(c, c, emb_dim, cfg.dropout, cfg.norm_groups),
+                SelfAttention(c, cfg.num_heads, cfg.norm_groups, cfg.attention_backend),
+                ResBlock(c, c, emb_dim, cfg.dropout, cfg.norm_groups),
+            ]
+        )
         self.up = nn.ModuleList()
         for i, width in reversed(list(enumerate(widths))):
             for _ in range(cfg.num_res_blocks + 1):
@@ -185,8 +187,9 @@ def build_unet(cfg, ctx) -> UNet:
     """Factory: sizes the U-Net from the data (channels, side, number of classes)."""
     info = ctx.data
     if info.kind != "image" or len(info.shape) != 3:
-        raise GentkError(f"the U-Net denoiser needs images (C, H, W), got data of shape {info.shape}",
-                         hint="use an image dataset")
+        raise GentkError(
+            f"the U-Net denoiser needs images (C, H, W), got data of shape {info.shape}", hint="use an image dataset"
+        )
     c, h, w = info.shape
     net = UNet(cfg, c, max(h, w), info.num_classes)
     return net.to(ctx.device) if ctx.device is not None else net

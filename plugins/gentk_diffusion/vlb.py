@@ -63,8 +63,13 @@ class VLB:
         total = bits.sum(dim=1)
         stderr = total.std(unbiased=True).item() / math.sqrt(n) if n > 1 else 0.0
         means = bits.mean(dim=0)
-        return {"bpd": total.mean().item(), "bpd_stderr": stderr, "prior_bpd": means[0].item(),
-                "diffusion_bpd": means[1].item(), "decoder_bpd": means[2].item()}
+        return {
+            "bpd": total.mean().item(),
+            "bpd_stderr": stderr,
+            "prior_bpd": means[0].item(),
+            "diffusion_bpd": means[1].item(),
+            "decoder_bpd": means[2].item(),
+        }
 
     def _conditional(self, model, data: Split) -> bool:
         return bool(self.cfg.conditional and getattr(model, "num_classes", 0) and data.y is not None)
@@ -80,13 +85,14 @@ class VLB:
 
         steps, weights = strata(sched.num_steps - 1, self.cfg.timesteps, b, generator)
         middle = torch.zeros(b, device=x0.device)
-        for t, w in zip(steps.to(x0.device), weights.to(x0.device)):
+        for t, w in zip(steps.to(x0.device), weights.to(x0.device), strict=False):
             middle += w.float() * self._kl_term(net, sched, x0, y, t, generator)
         decoder = self._decoder_nll(net, sched, x0, y, generator)
         return torch.stack([prior, middle, decoder], dim=1)
 
-    def _reverse(self, net, sched: DiffusionSchedule, x0: Tensor, y: Tensor | None, t: Tensor,
-                 generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
+    def _reverse(
+        self, net, sched: DiffusionSchedule, x0: Tensor, y: Tensor | None, t: Tensor, generator: torch.Generator
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """x_t ~ q(x_t|x_0), and the model's mean and log-variance of p(x_{t-1}|x_t)."""
         noise = torch.randn(x0.shape, generator=generator, device=generator.device).to(x0.device)
         xt = sched.q_sample(x0, t, noise)

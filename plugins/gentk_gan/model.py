@@ -32,8 +32,11 @@ class GAN:
         self.last_g: dict[str, float] = {}
         self.num_classes = ctx.data.num_classes
         self.g_conditional = getattr(self.generator, "conditional", False)
-        self.uses_labels = self.g_conditional or getattr(self.critic, "conditional", False) \
+        self.uses_labels = (
+            self.g_conditional
+            or getattr(self.critic, "conditional", False)
             or getattr(self.critic, "aux", None) is not None
+        )
         if self.num_classes and self.g_conditional:
             self.grid_columns = self.num_classes
 
@@ -84,8 +87,10 @@ class GAN:
 
     def labels_of(self, batch: Batch) -> Tensor | None:
         if self.uses_labels and batch.y is None:
-            raise GentkError("this GAN is conditional (or has an auxiliary classifier) and needs labelled data",
-                             hint="use a labelled dataset or set conditional/aux_classifier to false")
+            raise GentkError(
+                "this GAN is conditional (or has an auxiliary classifier) and needs labelled data",
+                hint="use a labelled dataset or set conditional/aux_classifier to false",
+            )
         return batch.y if self.uses_labels else None
 
     def aux_loss(self, logits: Tensor | None, y: Tensor | None) -> Tensor | float:
@@ -150,8 +155,10 @@ class GAN:
             # conditional: cycle through the classes so a grid shows each one per column
             return torch.arange(n, device=self.device) % self.num_classes if self.g_conditional else None
         if not self.g_conditional:
-            raise GentkError("this GAN's generator is not conditional, so it cannot sample a given class",
-                             hint="train a conditional recipe (e.g. recipes/cgan_mnist.toml) to choose classes")
+            raise GentkError(
+                "this GAN's generator is not conditional, so it cannot sample a given class",
+                hint="train a conditional recipe (e.g. recipes/cgan_mnist.toml) to choose classes",
+            )
         labels = torch.as_tensor(labels, device=self.device).long().reshape(-1)
         if len(labels) == 1:
             labels = labels.expand(n)
@@ -163,7 +170,9 @@ class GAN:
     def sample(self, n: int, *, generator: torch.Generator, labels: Tensor | None = None, **options: Any) -> Tensor:
         """n samples: images (n, C, H, W) in [0, 1] or points (n, D)."""
         if options:
-            raise GentkError(f"a GAN samples in one pass and takes no {', '.join(sorted(options))} option",
-                             hint="drop --sampler/--steps/--guidance; use --class only with a conditional GAN")
+            raise GentkError(
+                f"a GAN samples in one pass and takes no {', '.join(sorted(options))} option",
+                hint="drop --sampler/--steps/--guidance; use --class only with a conditional GAN",
+            )
         y = self.check_labels(n, labels)
         return self.to_data_space(self.generate(n, y, generator).float())

@@ -22,15 +22,19 @@ RANGES = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0), "linear": None}
 
 def _num_classes(flag: bool, info: DataInfo, what: str) -> int:
     if flag and info.num_classes < 2:
-        raise GentkError(f"a conditional {what} needs labelled data, but the dataset has no classes",
-                         hint=f"set conditional = false (and aux_classifier = false) for the {what}, or use labelled data")
+        raise GentkError(
+            f"a conditional {what} needs labelled data, but the dataset has no classes",
+            hint=f"set conditional = false (and aux_classifier = false) for the {what}, or use labelled data",
+        )
     return info.num_classes if flag else 0
 
 
 def _image_size(info: DataInfo, what: str) -> tuple[int, int, int]:
     if info.kind != "image" or len(info.shape) != 3 or info.shape[1] % 4 or info.shape[2] % 4:
-        raise GentkError(f"the convolutional {what} needs images whose height and width divide by 4, got shape {info.shape}",
-                         hint=f"use the mlp {what} for points or other sizes")
+        raise GentkError(
+            f"the convolutional {what} needs images whose height and width divide by 4, got shape {info.shape}",
+            hint=f"use the mlp {what} for points or other sizes",
+        )
     return info.shape  # (C, H, W)
 
 
@@ -100,8 +104,11 @@ class ConvGenerator(GeneratorNet):
             *head,
             nn.Linear(width, 2 * c * (h // 4) * (w // 4)),
             Rearrange("b (c h w) -> b c h w", c=2 * c, h=h // 4, w=w // 4),  # (B, 2C, H/4, W/4)
-            nn.BatchNorm2d(2 * c), nn.ReLU(),
-            upsample(cfg.upsample, 2 * c, c), nn.BatchNorm2d(c), nn.ReLU(),  # (B, C, H/2, W/2)
+            nn.BatchNorm2d(2 * c),
+            nn.ReLU(),
+            upsample(cfg.upsample, 2 * c, c),
+            nn.BatchNorm2d(c),
+            nn.ReLU(),  # (B, C, H/2, W/2)
             upsample(cfg.upsample, c, c_img),  # (B, C_img, H, W)
         )
         self.to(ctx.device)
@@ -168,10 +175,17 @@ class ConvCritic(CriticNet):
         c = cfg.channels
         act = nn.LeakyReLU(cfg.slope)
         self.body = nn.Sequential(
-            nn.Conv2d(c_img, c, 3, padding=1), norm_layer(cfg.norm, c), act, nn.MaxPool2d(2),  # (B, C, H/2, W/2)
-            nn.Conv2d(c, 2 * c, 3, padding=1), norm_layer(cfg.norm, 2 * c), act, nn.MaxPool2d(2),  # (B, 2C, H/4, W/4)
+            nn.Conv2d(c_img, c, 3, padding=1),
+            norm_layer(cfg.norm, c),
+            act,
+            nn.MaxPool2d(2),  # (B, C, H/2, W/2)
+            nn.Conv2d(c, 2 * c, 3, padding=1),
+            norm_layer(cfg.norm, 2 * c),
+            act,
+            nn.MaxPool2d(2),  # (B, 2C, H/4, W/4)
             Rearrange("b c h w -> b (c h w)"),
-            nn.Linear(2 * c * (h // 4) * (w // 4), cfg.hidden), act,
+            nn.Linear(2 * c * (h // 4) * (w // 4), cfg.hidden),
+            act,
         )
         self.to(ctx.device)
 
@@ -185,8 +199,11 @@ class DCGANCritic(CriticNet):
         super().__init__(cfg, ctx.data, 2 * c * (h // 4) * (w // 4))
         act = nn.LeakyReLU(cfg.slope)
         self.body = nn.Sequential(
-            nn.Conv2d(c_img, c, 4, stride=2, padding=1), act,  # (B, C, H/2, W/2)
-            nn.Conv2d(c, 2 * c, 4, stride=2, padding=1), norm_layer(cfg.norm, 2 * c), act,  # (B, 2C, H/4, W/4)
+            nn.Conv2d(c_img, c, 4, stride=2, padding=1),
+            act,  # (B, C, H/2, W/2)
+            nn.Conv2d(c, 2 * c, 4, stride=2, padding=1),
+            norm_layer(cfg.norm, 2 * c),
+            act,  # (B, 2C, H/4, W/4)
             Rearrange("b c h w -> b (c h w)"),
         )
         self.to(ctx.device)

@@ -19,7 +19,6 @@ import torch.nn.functional as F
 from einops import reduce
 from torch import Tensor, nn
 
-
 WEIGHT_LAYERS = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d, nn.Embedding)
 
 
@@ -114,8 +113,9 @@ class WassersteinGP(Wasserstein):
         return self.weight * gradient_penalty(critic, real, fake, y)
 
 
-def gradient_penalty(critic: nn.Module, real: Tensor, fake: Tensor, y: Tensor | None = None,
-                     generator: torch.Generator | None = None) -> Tensor:
+def gradient_penalty(
+    critic: nn.Module, real: Tensor, fake: Tensor, y: Tensor | None = None, generator: torch.Generator | None = None
+) -> Tensor:
     """E[(||grad_x D(x_hat)||_2 - 1)^2] with x_hat = e * real + (1 - e) * fake, e ~ U(0, 1) per sample."""
     shape = (len(real),) + (1,) * (real.dim() - 1)  # (B, 1, ...)
     e = torch.rand(shape, generator=generator, device=real.device, dtype=real.dtype)

@@ -27,12 +27,15 @@ class GANConfig:
     g_optimizer: Spec = sub("optimizer", "adam", "optimizer of the generator")
     d_optimizer: Spec = sub("optimizer", "adam", "optimizer of the critic")
     n_critic: int = param(5, "critic steps per generator step (k; report and WGAN paper: 5)", v.gt(0))
-    aux_weight: float = param(1.0, "weight of the class log-loss when the critic has an auxiliary classifier (AC-GAN)",
-                              v.ge(0))
+    aux_weight: float = param(
+        1.0, "weight of the class log-loss when the critic has an auxiliary classifier (AC-GAN)", v.ge(0)
+    )
     critic_batch: Literal["new", "same"] = param(
-        "new", "'new': each critic step takes the next training batch and the generator steps every n_critic-th "
+        "new",
+        "'new': each critic step takes the next training batch and the generator steps every n_critic-th "
         "batch (WGAN paper); 'same': every batch gets all n_critic critic steps (fresh noise each), then one "
-        "generator step, so an epoch makes as many generator steps as it has batches")
+        "generator step, so an epoch makes as many generator steps as it has batches",
+    )
 
 
 # -- generators -------------------------------------------------------------------------------
@@ -59,8 +62,10 @@ class ConvGeneratorConfig:
     channels: int = param(64, "channels C of the last upsampling block (the first has 2C)", v.gt(0))
     fc_hidden: int = param(256, "units of the fully connected hidden layer before the projection; 0: none", v.ge(0))
     upsample: Literal["transpose", "resize"] = param(
-        "transpose", "'transpose': 4x4 stride-2 transposed convolution; 'resize': nearest upsampling then 3x3 "
-        "convolution (no checkerboard artefacts)")
+        "transpose",
+        "'transpose': 4x4 stride-2 transposed convolution; 'resize': nearest upsampling then 3x3 "
+        "convolution (no checkerboard artefacts)",
+    )
     output: OUTPUTS = param("auto", OUTPUT_DOC)
     conditional: bool = param(False, "condition on the class label (a learned embedding concatenated to z)")
     embed_dim: int = param(16, "size of the label embedding (conditional only)", v.gt(0))
@@ -74,15 +79,16 @@ class MLPCriticConfig:
     hidden: int = param(256, "units per hidden layer", v.gt(0))
     layers: int = param(1, "number of hidden layers (reference: 1)", v.gt(0))
     slope: float = param(0.2, "negative slope of the LeakyReLU", v.ge(0))
-    dropout: float = param(0.0, "dropout rate after each hidden layer (the original GAN's discriminator used dropout)",
-                           probability)
+    dropout: float = param(
+        0.0, "dropout rate after each hidden layer (the original GAN's discriminator used dropout)", probability
+    )
     conditional: bool = param(False, "condition on the label with a projection term <embed(y), h(x)>")
     aux_classifier: bool = param(False, "add a class-prediction head (AC-GAN)")
 
 
 @config
 class ConvCriticConfig:
-    """Reference WGAN critic: two stride-1 3x3 convolutions, each with norm and 2x2 max-pooling, then an fc hidden layer."""
+    """Reference WGAN critic: two stride-1 3x3 convs, each with norm and 2x2 max-pooling, then an fc hidden layer."""
 
     channels: int = param(32, "channels of the first convolution (the second has twice as many)", v.gt(0))
     hidden: int = param(256, "units of the fully connected hidden layer", v.gt(0))
@@ -97,7 +103,9 @@ class DCGANCriticConfig:
     """DCGAN-style discriminator: two stride-2 4x4 convolutions (norm on the second), then a linear score."""
 
     channels: int = param(64, "channels of the first convolution (the second has twice as many)", v.gt(0))
-    norm: NORMS = param("batch", "normalisation after the second convolution ('layer' or 'none' with a gradient penalty)")
+    norm: NORMS = param(
+        "batch", "normalisation after the second convolution ('layer' or 'none' with a gradient penalty)"
+    )
     slope: float = param(0.2, "negative slope of the LeakyReLU", v.ge(0))
     conditional: bool = param(False, "condition on the label with a projection term <embed(y), h(x)>")
     aux_classifier: bool = param(False, "add a class-prediction head (AC-GAN)")
@@ -109,8 +117,12 @@ class MinimaxConfig:
     """Minimax GAN (Goodfellow et al. 2014): V = E log D(x) + E log(1 - D(G(z)))."""
 
     non_saturating: bool = param(False, "generator minimises -E log D(G(z)) instead of E log(1 - D(G(z)))")
-    real_label: float = param(1.0, "critic's target for real samples; below 1 is one-sided label smoothing "
-                              "(Salimans et al. 2016), which keeps D(x) from saturating", v.and_(v.gt(0.5), v.le(1)))
+    real_label: float = param(
+        1.0,
+        "critic's target for real samples; below 1 is one-sided label smoothing "
+        "(Salimans et al. 2016), which keeps D(x) from saturating",
+        v.and_(v.gt(0.5), v.le(1)),
+    )
 
 
 @config
@@ -119,8 +131,10 @@ class WassersteinConfig:
 
     clip: float = param(0.01, "clipping bound c applied after every critic step (paper: 0.01; report: 0.001)", v.gt(0))
     clip_norm_layers: bool = param(
-        True, "clip the scale and shift of normalisation layers too (the paper clips every parameter); false "
-        "clips only convolution, linear and embedding weights, so a tiny c does not shrink every feature to c")
+        True,
+        "clip the scale and shift of normalisation layers too (the paper clips every parameter); false "
+        "clips only convolution, linear and embedding weights, so a tiny c does not shrink every feature to c",
+    )
 
 
 @config

@@ -50,21 +50,31 @@ class ModeCoverageMetric:
 
     def evaluate(self, model: Model, data: Split, info: DataInfo, *, generator: torch.Generator) -> dict[str, Any]:
         if info.kind != "points" or info.shape != (2,):
-            raise GentkError("mode_coverage needs 2-D points from a toy2d mixture",
-                             hint='use it with [data] use = "toy2d", name = "ring" or "grid"')
+            raise GentkError(
+                "mode_coverage needs 2-D points from a toy2d mixture",
+                hint='use it with [data] use = "toy2d", name = "ring" or "grid"',
+            )
         name, centres, std = self.target(data)
         samples = model.sample(self.cfg.n_samples, generator=generator).detach().float().cpu()
         result = mode_coverage(samples, centres, std, min_fraction=self.cfg.min_fraction, radius=self.cfg.radius)
-        out: dict[str, Any] = {"modes": result.modes_covered, "num_modes": result.num_modes,
-                               "coverage": result.coverage, "high_quality": result.high_quality}
+        out: dict[str, Any] = {
+            "modes": result.modes_covered,
+            "num_modes": result.num_modes,
+            "coverage": result.coverage,
+            "high_quality": result.high_quality,
+        }
         spacing = float(torch.pdist(centres).min())
         if self.cfg.radius * std > spacing / 2:
-            out["warning"] = (f"modes of the {name} mixture overlap at std {std:.3g}: coverage is not meaningful "
-                              f"(is the data really the {name} mixture?)")
+            out["warning"] = (
+                f"modes of the {name} mixture overlap at std {std:.3g}: coverage is not meaningful "
+                f"(is the data really the {name} mixture?)"
+            )
         elif result.modes_covered < result.num_modes:
             missed = result.num_modes - result.modes_covered
-            out["warning"] = (f"{missed} of {result.num_modes} modes of the {name} mixture are missed "
-                              f"(mode collapse?); {result.high_quality:.0%} of samples are near a mode")
+            out["warning"] = (
+                f"{missed} of {result.num_modes} modes of the {name} mixture are missed "
+                f"(mode collapse?); {result.high_quality:.0%} of samples are near a mode"
+            )
         return out
 
 
@@ -76,9 +86,10 @@ class LogLikelihoodMetric:
 
     def evaluate(self, model: Model, data: Split, info: DataInfo, *, generator: torch.Generator) -> dict[str, Any]:
         if not hasattr(model, "log_prob"):
-            raise GentkError(f"{type(model).__name__} has no exact log-density (log_prob)",
-                             hint="log_likelihood works for density models such as gmm_em; VAEs estimate it "
-                                  "with their nll metric")
+            raise GentkError(
+                f"{type(model).__name__} has no exact log-density (log_prob)",
+                hint="log_likelihood works for density models such as gmm_em; VAEs estimate it with their nll metric",
+            )
         with torch.no_grad():
             parts = [model.log_prob(b.x) for b in batches(data, info, self.cfg.batch_size, device=model.device)]
         estimate = mean_estimate(torch.cat(parts).double())

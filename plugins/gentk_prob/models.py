@@ -57,15 +57,19 @@ class LangevinTarget:
 
     def __init__(self, cfg, ctx: BuildContext):
         if ctx.data.kind != "points" or ctx.data.shape != (2,):
-            raise GentkError("langevin_target samples toy2d mixtures: the data must be 2-D points",
-                             hint='use [data] use = "toy2d" with name = "ring" or "grid"')
+            raise GentkError(
+                "langevin_target samples toy2d mixtures: the data must be 2-D points",
+                hint='use [data] use = "toy2d" with name = "ring" or "grid"',
+            )
         self.cfg = cfg
         self.device = ctx.device or torch.device("cpu")
         self.target = toy_mixture(cfg.mixture, cfg.std).to(self.device)
         self.sampler = cfg.sampler.build()
         if not hasattr(self.sampler, "run"):
-            raise GentkError(f"sampler {cfg.sampler.name!r} cannot continue persistent chains",
-                             hint='use [model.sampler] use = "langevin"')
+            raise GentkError(
+                f"sampler {cfg.sampler.name!r} cannot continue persistent chains",
+                hint='use [model.sampler] use = "langevin"',
+            )
         self.rng = _seeded_generator(self.device)
         self.chains = self.sampler.run(self.target, (cfg.chains, 2), generator=self.rng, steps=0).samples
 
@@ -80,8 +84,9 @@ class LangevinTarget:
         return self.target.log_prob(x.to(self.device))
 
     def train_step(self, batch: Batch, ctx: StepContext) -> dict[str, Any]:
-        result = self.sampler.run(self.target, tuple(self.chains.shape), generator=self.rng, x0=self.chains,
-                                  steps=self.cfg.steps_per_batch)
+        result = self.sampler.run(
+            self.target, tuple(self.chains.shape), generator=self.rng, x0=self.chains, steps=self.cfg.steps_per_batch
+        )
         self.chains = result.samples
         chain_nll = -self.target.log_prob(self.chains).mean()
         data_nll = -self.target.log_prob(batch.x).mean()
@@ -90,8 +95,16 @@ class LangevinTarget:
             out["acceptance"] = result.acceptance
         return out
 
-    def sample(self, n: int, *, generator: torch.Generator, labels: Tensor | None = None,
-               sampler: str | None = None, steps: int | None = None, **options: Any) -> Tensor:
+    def sample(
+        self,
+        n: int,
+        *,
+        generator: torch.Generator,
+        labels: Tensor | None = None,
+        sampler: str | None = None,
+        steps: int | None = None,
+        **options: Any,
+    ) -> Tensor:
         _no_options("langevin_target", options, "it takes --class (a mode index), --sampler and --steps")
         chosen = self.sampler
         if sampler is not None and sampler != self.cfg.sampler.name:

@@ -20,8 +20,12 @@ class LangevinConfig:
 
     step_size: float = param(1e-4, "η; stable while η is well below the smallest variance of the target", v.gt(0))
     steps: int = param(1000, "Langevin steps per chain", v.gt(0))
-    mala: bool = param(False, "Metropolis-adjusted (MALA): accept each step with the Metropolis-Hastings "
-                              "probability, removing the discretisation bias; needs a log-density", v.instance_of(bool))
+    mala: bool = param(
+        False,
+        "Metropolis-adjusted (MALA): accept each step with the Metropolis-Hastings "
+        "probability, removing the discretisation bias; needs a log-density",
+        v.instance_of(bool),
+    )
     init_std: float = param(1.0, "chains start from N(0, init_std² I)", v.gt(0))
 
 
@@ -45,8 +49,11 @@ class GMMEMConfig:
     components: int = param(25, "K, the number of mixture components", v.gt(0))
     min_std: float = param(1e-3, "floor on every component std (stops components collapsing onto a point)", v.gt(0))
     init: Literal["kmeans++", "random"] = param(
-        "kmeans++", "starting means: k-means++ seeding, or k random data points (EM then often stalls in a "
-        "local optimum with two components sharing a mode)", v.in_(("kmeans++", "random")))
+        "kmeans++",
+        "starting means: k-means++ seeding, or k random data points (EM then often stalls in a "
+        "local optimum with two components sharing a mode)",
+        v.in_(("kmeans++", "random")),
+    )
 
 
 @config
@@ -54,12 +61,17 @@ class ModeCoverageConfig:
     """Modes covered and share of high-quality samples for a toy2d Gaussian mixture (ring or grid)."""
 
     mixture: Literal["auto", "ring", "grid"] = param(
-        "auto", "the toy2d mixture the data come from; auto: the one that best explains the held-out split",
-        v.in_(("auto", "ring", "grid")))
+        "auto",
+        "the toy2d mixture the data come from; auto: the one that best explains the held-out split",
+        v.in_(("auto", "ring", "grid")),
+    )
     std: float | None = param(None, "std of each mode; none: estimated from the held-out split", _std)
     n_samples: int = param(2000, "samples drawn from the model", v.gt(0))
-    min_fraction: float = param(0.1, "a mode is covered when it gets at least this fraction of its expected "
-                                     "number of samples", v.and_(v.gt(0), v.le(1)))
+    min_fraction: float = param(
+        0.1,
+        "a mode is covered when it gets at least this fraction of its expected number of samples",
+        v.and_(v.gt(0), v.le(1)),
+    )
     radius: float = param(3.0, "a sample is high quality within this many stds of a mode centre", v.gt(0))
 
 

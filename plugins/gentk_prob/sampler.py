@@ -28,8 +28,14 @@ class LangevinSampler:
         """Chains of `shape` (B, ...) from x0, or from N(0, init_std² I) on the generator's device."""
         if x0 is None:
             x0 = self.cfg.init_std * torch.randn(shape, generator=generator, device=generator.device)
-        return langevin_run(target, x0, step_size or self.cfg.step_size, self.cfg.steps if steps is None else steps,
-                            generator, self.cfg.mala)
+        return langevin_run(
+            target,
+            x0,
+            step_size or self.cfg.step_size,
+            self.cfg.steps if steps is None else steps,
+            generator,
+            self.cfg.mala,
+        )
 
     def sample(self, model: Any, shape: tuple[int, ...], *, generator: torch.Generator, **options: Any) -> Tensor:
         return self.run(model, shape, generator=generator, **options).samples

@@ -20,7 +20,9 @@ def encode(encoder, x: Tensor) -> tuple[Tensor, Tensor]:
     return mu.float(), logvar.float()
 
 
-def reparameterize(mu: Tensor, logvar: Tensor, k: int | None = None, generator: torch.Generator | None = None) -> Tensor:
+def reparameterize(
+    mu: Tensor, logvar: Tensor, k: int | None = None, generator: torch.Generator | None = None
+) -> Tensor:
     """z = mu + sigma * eps, eps ~ N(0, I): (B, Z), or (K, B, Z) when `k` is given."""
     shape = mu.shape if k is None else (k, *mu.shape)
     eps = torch.randn(shape, generator=generator, device=mu.device, dtype=mu.dtype)
@@ -36,7 +38,9 @@ def elbo_terms(x: Tensor, encoder, decoder, generator: torch.Generator | None = 
     return rec, gaussian_kl(mu, logvar)
 
 
-def log_weights(x: Tensor, mu: Tensor, logvar: Tensor, decoder, k: int, generator: torch.Generator | None = None) -> Tensor:
+def log_weights(
+    x: Tensor, mu: Tensor, logvar: Tensor, decoder, k: int, generator: torch.Generator | None = None
+) -> Tensor:
     """Importance log-weights log p(x, z_k) - log q(z_k|x) for K draws z_k ~ q(z|x), all in one
     batched pass: x (B, ...), mu and logvar (B, Z) -> (K, B)."""
     z = reparameterize(mu, logvar, k, generator)  # (K, B, Z)

@@ -46,7 +46,9 @@ class Gaussian(nn.Module):
     decoder, not an output of the network), clamped to [min_logvar, max_logvar]. For images the
     mean is squashed into [0, 1] by a sigmoid; for points it is the raw output."""
 
-    def __init__(self, shape: tuple[int, ...], *, bounded: bool, init_logvar: float, min_logvar: float, max_logvar: float):
+    def __init__(
+        self, shape: tuple[int, ...], *, bounded: bool, init_logvar: float, min_logvar: float, max_logvar: float
+    ):
         super().__init__()
         self.event_dims = len(shape)
         self.bounded = bounded
@@ -72,4 +74,3 @@ class Gaussian(nn.Module):
         noise = torch.randn(mean.shape, generator=generator, device=mean.device)
         x = mean + (0.5 * self.clamped_logvar()).exp() * noise
         return x.clamp(0, 1) if self.bounded else x
-

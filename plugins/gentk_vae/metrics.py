@@ -26,7 +26,9 @@ class ImportanceNLL:
     def evaluate(self, model, data: Split, info: DataInfo, *, generator: torch.Generator) -> Mapping[str, float | str]:
         encoder, decoder = getattr(model, "encoder", None), getattr(model, "decoder", None)
         if encoder is None or decoder is None:
-            raise GentkError("the nll metric needs a model with an encoder and a decoder", hint='use it with model "vae"')
+            raise GentkError(
+                "the nll metric needs a model with an encoder and a decoder", hint='use it with model "vae"'
+            )
         if len(data) == 0:
             raise GentkError("the held-out split is empty", hint="give the dataset a test split")
         encoder.eval()
@@ -34,11 +36,16 @@ class ImportanceNLL:
         cfg = self.cfg
         device = model.device
         held = _head(data, cfg.n_examples)
-        logp = torch.cat([
-            importance_log_likelihood(batch.x, encoder, decoder, cfg.k, cfg.chunk, generator)
-            for batch in track(batches(held, info, cfg.batch_size, device=device), f"nll (K = {cfg.k})",
-                               math.ceil(len(held) / cfg.batch_size))
-        ])  # (N,)
+        logp = torch.cat(
+            [
+                importance_log_likelihood(batch.x, encoder, decoder, cfg.k, cfg.chunk, generator)
+                for batch in track(
+                    batches(held, info, cfg.batch_size, device=device),
+                    f"nll (K = {cfg.k})",
+                    math.ceil(len(held) / cfg.batch_size),
+                )
+            ]
+        )  # (N,)
         out: dict[str, float | str] = {
             "nll": -logp.mean().item(),
             "nll_stderr": logp.std().item() / math.sqrt(len(logp)) if len(logp) > 1 else float("nan"),
@@ -61,9 +68,13 @@ def _comparability_warning(decoder, info: DataInfo) -> str | None:
     """Why the number may not be comparable with published binarised-MNIST NLLs."""
     likelihood = getattr(decoder, "likelihood", None)
     if isinstance(likelihood, Bernoulli) and not info.binarized:
-        return ("Bernoulli likelihood on data that is not binarised: not a normalised likelihood of these "
-                "pixels; set data.binarize = true to compare with published figures")
+        return (
+            "Bernoulli likelihood on data that is not binarised: not a normalised likelihood of these "
+            "pixels; set data.binarize = true to compare with published figures"
+        )
     if info.kind == "image" and not isinstance(likelihood, Bernoulli):
-        return ("continuous density on pixel data: nats are not comparable with binarised-MNIST figures "
-                "(use a Bernoulli recipe with binarize = true for that)")
+        return (
+            "continuous density on pixel data: nats are not comparable with binarised-MNIST figures "
+            "(use a Bernoulli recipe with binarize = true for that)"
+        )
     return None

@@ -22,7 +22,7 @@ def mlp(sizes: list[int], activation: str, *, last_activation: bool) -> nn.Seque
     """Linear layers through `sizes`, with an activation after each (and after the last one
     only if `last_activation`)."""
     layers: list[nn.Module] = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
         layers.append(nn.Linear(n_in, n_out))
         if last_activation or i < len(sizes) - 2:
             layers.append(ACTIVATIONS[activation]())
@@ -57,7 +57,7 @@ def conv_encoder(cfg, ctx: BuildContext) -> GaussianEncoder:
     c, h, w = _image_shape(ctx.data, len(cfg.channels), "conv_gaussian encoder")
     act = ACTIVATIONS[cfg.activation]
     layers: list[nn.Module] = []
-    for c_in, c_out in zip((c, *cfg.channels[:-1]), cfg.channels):
+    for c_in, c_out in zip((c, *cfg.channels[:-1]), cfg.channels, strict=False):
         layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), act()]  # halves H and W
     scale = 2 ** len(cfg.channels)
     body = nn.Sequential(
@@ -104,11 +104,13 @@ class ConvNet(nn.Module):
         widths = [*reversed(cfg.channels), c]
         act = ACTIVATIONS[cfg.activation]
         self.stem = nn.Sequential(
-            mlp([latent_dim, cfg.hidden, widths[0] * (h // scale) * (w // scale)], cfg.activation, last_activation=True),
+            mlp(
+                [latent_dim, cfg.hidden, widths[0] * (h // scale) * (w // scale)], cfg.activation, last_activation=True
+            ),
             Rearrange("n (c h w) -> n c h w", h=h // scale, w=w // scale),
         )
         blocks: list[nn.Module] = []
-        for i, (c_in, c_out) in enumerate(zip(widths[:-1], widths[1:])):
+        for i, (c_in, c_out) in enumerate(zip(widths[:-1], widths[1:], strict=False)):
             blocks.append(_upsample(c_in, c_out, cfg.upsample, cfg.resize_mode))
             if i < len(widths) - 2:
                 blocks.append(act())
@@ -173,8 +175,10 @@ def conv_gaussian(cfg, ctx: BuildContext, *, latent_dim: int) -> Decoder:
 def _image_shape(data: DataInfo, n_halvings: int, what: str) -> tuple[int, int, int]:
     """(C, H, W) of image data whose sides halve `n_halvings` times exactly."""
     if data.kind != "image" or len(data.shape) != 3:
-        raise GentkError(f"the {what} needs images (C, H, W); this dataset holds {data.kind} of shape {data.shape}",
-                         hint='use the MLP networks ("mlp_gaussian", "mlp_bernoulli") for points')
+        raise GentkError(
+            f"the {what} needs images (C, H, W); this dataset holds {data.kind} of shape {data.shape}",
+            hint='use the MLP networks ("mlp_gaussian", "mlp_bernoulli") for points',
+        )
     c, h, w = data.shape
     scale = 2**n_halvings
     if h % scale or w % scale:

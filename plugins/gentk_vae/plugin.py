@@ -27,8 +27,9 @@ class ConvEncoderConfig:
     """Convolutional Gaussian encoder: stride-2 convolutions, one hidden layer, (mu, log sigma^2)."""
 
     latent_dim: int = param(20, "size of the latent z", v.gt(0))
-    channels: tuple[int, ...] = param((32, 64), "channels of the stride-2 convolutions (each halves H and W)",
-                                      v.and_(v.min_len(1), positive_ints))
+    channels: tuple[int, ...] = param(
+        (32, 64), "channels of the stride-2 convolutions (each halves H and W)", v.and_(v.min_len(1), positive_ints)
+    )
     hidden: int = param(256, "width of the fully connected layer before the head", v.gt(0))
     activation: Activation = param("relu", "nonlinearity after each layer", v.in_(Activation.__args__))
 
@@ -45,15 +46,22 @@ class MLPDecoderConfig:
 class ConvDecoderConfig:
     """Convolutional decoder with a Bernoulli likelihood; upsampling by transposed or resize-convolution."""
 
-    channels: tuple[int, ...] = param((32, 64), "channels, mirrored from the encoder (last = smallest feature map)",
-                                      v.and_(v.min_len(1), positive_ints))
+    channels: tuple[int, ...] = param(
+        (32, 64),
+        "channels, mirrored from the encoder (last = smallest feature map)",
+        v.and_(v.min_len(1), positive_ints),
+    )
     hidden: int = param(256, "width of the fully connected layer after z", v.gt(0))
     activation: Activation = param("relu", "nonlinearity after each layer", v.in_(Activation.__args__))
     upsample: Literal["transposed", "resize"] = param(
-        "transposed", "'transposed': stride-2 transposed convolution; 'resize': upsample then 3x3 convolution "
-        "(Odena, Dumoulin & Olah 2016; no checkerboard artefacts)", v.in_(("transposed", "resize")))
+        "transposed",
+        "'transposed': stride-2 transposed convolution; 'resize': upsample then 3x3 convolution "
+        "(Odena, Dumoulin & Olah 2016; no checkerboard artefacts)",
+        v.in_(("transposed", "resize")),
+    )
     resize_mode: Literal["nearest", "bilinear"] = param(
-        "nearest", "interpolation of the resize-convolution", v.in_(("nearest", "bilinear")))
+        "nearest", "interpolation of the resize-convolution", v.in_(("nearest", "bilinear"))
+    )
 
 
 @attrs.frozen(kw_only=True, slots=False)  # a mixin: slotted bases cannot be combined
@@ -105,7 +113,9 @@ class VAEConfig:
     """Variational autoencoder (VAE, beta-VAE or IWAE, chosen by the objective)."""
 
     encoder: Spec = sub("encoder", "mlp_gaussian", "q(z|x): mlp_gaussian or conv_gaussian")
-    decoder: Spec = sub("decoder", "mlp_bernoulli", "p(x|z): mlp_bernoulli, mlp_gaussian, conv_bernoulli, conv_gaussian")
+    decoder: Spec = sub(
+        "decoder", "mlp_bernoulli", "p(x|z): mlp_bernoulli, mlp_gaussian, conv_bernoulli, conv_gaussian"
+    )
     objective: Spec = sub("objective", "elbo", "training objective: elbo, beta_elbo or iwae")
     optimizer: Spec = sub("optimizer", "adam", "optimizer of the encoder and decoder together")
 
@@ -117,8 +127,7 @@ class NLLConfig:
     k: int = param(5000, "importance samples per test example", v.gt(0))
     batch_size: int = param(50, "test examples per pass", v.gt(0))
     chunk: int = param(500, "importance samples per pass; memory grows with batch_size x chunk", v.gt(0))
-    n_examples: int | None = param(None, "evaluate only the first N test examples; none: all",
-                                   v.optional(v.gt(0)))
+    n_examples: int | None = param(None, "evaluate only the first N test examples; none: all", v.optional(v.gt(0)))
 
 
 @hookimpl
