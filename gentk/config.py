@@ -22,6 +22,7 @@ DOC = "gentk_doc"
 KIND = "gentk_kind"
 MANY = "gentk_many"
 DEFAULT_USE = "gentk_default_use"
+ACCEPTS = "gentk_accepts"
 
 config = attrs.frozen(kw_only=True)
 """Decorator for component configs: frozen, keyword-only attrs classes."""
@@ -40,20 +41,26 @@ def param(default: Any = attrs.NOTHING, doc: str = "", validator: Any = None, fa
     return attrs.field(default=default, validator=validator, metadata={DOC: doc})
 
 
-def sub(kind: str, default: str | None, doc: str = "", *, optional: bool = False):
+def sub(kind: str, default: str | None, doc: str = "", *, optional: bool = False, accepts: Any = None):
     """A field that holds a component of `kind`; `default` names the component used when the
-    recipe leaves the table out (None: the recipe must give it, unless `optional`)."""
-    meta = {DOC: doc, KIND: kind, DEFAULT_USE: default}
+    recipe leaves the table out (None: the recipe must give it, unless `optional`). `accepts`
+    is a family protocol (say `DiffusionSampler`): only components that provide it fit."""
+    meta = {DOC: doc, KIND: kind, DEFAULT_USE: default, ACCEPTS: accepts}
     return attrs.field(default=None, metadata=meta) if optional or default else attrs.field(metadata=meta)
 
 
-def sub_list(kind: str, doc: str = ""):
+def sub_list(kind: str, doc: str = "", *, accepts: Any = None):
     """A field that holds a list of components of `kind` (a TOML array of tables)."""
-    return attrs.field(factory=list, metadata={DOC: doc, KIND: kind, MANY: True})
+    return attrs.field(factory=list, metadata={DOC: doc, KIND: kind, MANY: True, ACCEPTS: accepts})
 
 
 def component_kind(field: attrs.Attribute) -> str | None:
     return field.metadata.get(KIND)
+
+
+def accepted_protocol(field: attrs.Attribute) -> Any:
+    """The family protocol a component field asks for, or None (any component of its kind)."""
+    return field.metadata.get(ACCEPTS)
 
 
 def field_doc(field: attrs.Attribute) -> str:

@@ -58,6 +58,31 @@ class PluginError(GentkError):
     """A plugin could not be loaded or registered a conflicting name."""
 
 
+class ComponentError(GentkError):
+    """An unexpected exception inside a component's code, reported as an error of that component."""
+
+    def __init__(self, kind: str, name: str, plugin: str, distribution: str | None, action: str, exc: BaseException):
+        self.kind, self.name, self.plugin, self.distribution = kind, name, plugin, distribution
+        where = _innermost_frame(exc)
+        super().__init__(
+            f"{kind} {name!r} (plugin {plugin!r}, distribution {distribution or '-'}) failed {action}: "
+            f"{type(exc).__name__}: {exc}" + (f" [at {where}]" if where else ""),
+            hint=f"run again with --debug for the traceback; if the plugin is at fault, report it to its authors "
+            f"or block it with GENTK_BLOCK_PLUGINS={plugin}",
+        )
+
+
+def _innermost_frame(exc: BaseException) -> str:
+    """`module:line` of the innermost frame of an exception's traceback."""
+    tb = exc.__traceback__
+    if tb is None:
+        return ""
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    module = tb.tb_frame.f_globals.get("__name__", tb.tb_frame.f_code.co_filename)
+    return f"{module}:{tb.tb_lineno}"
+
+
 class Interrupted(Exception):
     """Training stopped by Ctrl-C after a checkpoint was saved."""
 

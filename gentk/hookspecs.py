@@ -1,13 +1,20 @@
 """The hooks a gentk plugin implements.
 
-Every hook receives a `register` callback bound to one kind of component:
+Every hook receives one argument, `register`, a callback the core binds to the registering
+plugin, so that every entry records the plugin and distribution that supplied it. A plugin
+implements only the hooks it needs; each implementation is marked with `@hookimpl`.
 
-    register(name, factory, config)
+Component hooks, one per bundled kind, take
 
-`name` is what recipes write after `use =`; `config` is an attrs class (see `gentk.config`)
-whose fields are the recipe keys; `factory(config, *args)` builds the component. Factories may
-be given lazily with `gentk.registry.lazy("package.module:Name")` so that listing plugins does
-not import heavy modules. A plugin implements only the hooks it needs.
+    register(name, factory, config, *, provides=())
+
+`name` is what recipes write after `use =`; `config` is a frozen attrs class (see
+`gentk.config`) whose fields are the recipe keys; `factory(config, ...)` builds the component
+(each kind documents its factory's arguments in `gentk.kinds`); `provides` names the family
+protocols the built component implements (say `(AdversarialObjective,)`), which is what
+sub-component slots that accept only some components of a kind check. Factories may be given
+lazily with `gentk.registry.lazy("package.module:Name")`, so that listing plugins does not
+import heavy modules.
 """
 
 import pluggy
@@ -17,8 +24,30 @@ hookimpl = pluggy.HookimplMarker("gentk")
 
 
 @hookspec
+def gentk_register_kinds(register):
+    """New kinds of component: `register(name, protocol, doc, *, factory="factory(config)")`.
+
+    `protocol` is a runtime-checkable `typing.Protocol` every component of the kind satisfies;
+    `factory` documents the factory's signature. Components of the new kind are registered with
+    `gentk_register_components`, and configs refer to them with `sub("name", ...)`."""
+
+
+@hookspec
+def gentk_register_components(register):
+    """Components of any kind, bundled or declared by a plugin:
+    `register(kind, name, factory, config, *, provides=())`."""
+
+
+@hookspec
+def gentk_register_recipes(register):
+    """Recipes a plugin ships: `register(folder)`, a folder (a path or an
+    `importlib.resources` traversable) of `*.toml` recipes; `gentk recipes` lists them and
+    `gentk run NAME` runs one by its file name without `.toml`."""
+
+
+@hookspec
 def gentk_register_datasets(register):
-    """Datasets: `factory(config) -> gentk.interfaces.Dataset`."""
+    """Datasets: `factory(config) -> Dataset`."""
 
 
 @hookspec
@@ -59,17 +88,18 @@ def gentk_register_schedules(register):
 
 @hookspec
 def gentk_register_objectives(register):
-    """Training objectives (losses): `factory(config) -> Objective`."""
+    """Training objectives (losses): `factory(config) -> Objective`; declare the family protocol
+    with `provides=(...)`."""
 
 
 @hookspec
 def gentk_register_samplers(register):
-    """Samplers: `factory(config) -> Sampler`."""
+    """Samplers: `factory(config) -> Sampler`; declare the family protocol with `provides=(...)`."""
 
 
 @hookspec
 def gentk_register_metrics(register):
-    """Evaluation metrics for `gentk eval`: `factory(config) -> Metric`."""
+    """Evaluation metrics: `factory(config) -> Metric`."""
 
 
 @hookspec
@@ -77,7 +107,7 @@ def gentk_register_optimizers(register):
     """Optimizers: `factory(config, params) -> torch.optim.Optimizer`."""
 
 
-KINDS = {
+KIND_HOOKS = {
     "dataset": "gentk_register_datasets",
     "model": "gentk_register_models",
     "encoder": "gentk_register_encoders",
@@ -91,4 +121,7 @@ KINDS = {
     "metric": "gentk_register_metrics",
     "optimizer": "gentk_register_optimizers",
 }
-"""Component kind -> the hook that registers it."""
+"""Bundled component kind -> the hook that registers it (`gentk_register_components` serves every kind)."""
+
+HOOKS = frozenset(name for name in globals() if name.startswith("gentk_register_"))
+"""Every hook name a plugin may implement."""

@@ -85,88 +85,44 @@ class Dataset(Protocol):
     def split(self, name: Literal["train", "test"]) -> Split: ...
 
 
-# -- networks ----------------------------------------------------------------------------------
 @runtime_checkable
-class Encoder(Protocol):
-    """q(z|x): maps x (B, ...) to the mean and log-variance of a diagonal Gaussian, each (B, Z)."""
+class LogDensity(Protocol):
+    """An exact, differentiable log-density: points (B, ...) -> log p(x) (B,)."""
 
-    latent_dim: int
-
-    def __call__(self, x: Tensor) -> tuple[Tensor, Tensor]: ...
+    def log_prob(self, x: Tensor) -> Tensor: ...
 
 
-@runtime_checkable
-class Decoder(Protocol):
-    """p(x|z): maps z (..., Z) to distribution parameters and scores data under them."""
-
-    def __call__(self, z: Tensor) -> Tensor: ...
-
-    def log_prob(self, x: Tensor, params: Tensor) -> Tensor:
-        """log p(x|z) summed over data dimensions: x (B, ...), params (..., B, ...) -> (..., B)."""
-        ...
-
-    def mean(self, params: Tensor) -> Tensor:
-        """The image the decoder predicts (its mean), in [0, 1]."""
-        ...
-
-
-@runtime_checkable
-class Generator(Protocol):
-    """G(z, y): noise (B, Z) (and optional labels (B,)) -> samples (B, ...), images in [-1, 1]
-    or [0, 1] as the generator documents."""
-
-    latent_dim: int
-
-    def __call__(self, z: Tensor, y: Tensor | None = None) -> Tensor: ...
-
-
-@runtime_checkable
-class Critic(Protocol):
-    """D(x, y): samples (B, ...) -> one unbounded score (a logit for GANs) per sample, (B,)."""
-
-    def __call__(self, x: Tensor, y: Tensor | None = None) -> Tensor: ...
-
-
-@runtime_checkable
-class Denoiser(Protocol):
-    """eps_theta(x_t, t, y): noisy images (B, C, H, W), integer steps (B,), labels (B,) or None
-    (None or `num_classes` means the null label) -> predicted noise (B, C, H, W)."""
-
-    def __call__(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor: ...
-
-
-# -- mathematics -------------------------------------------------------------------------------
-@runtime_checkable
-class NoiseSchedule(Protocol):
-    """A diffusion noise schedule with precomputed per-step coefficients (index t = 0..T-1)."""
-
-    num_steps: int
-    betas: Tensor
-    alphas_cumprod: Tensor
-
-    def q_sample(self, x0: Tensor, t: Tensor, noise: Tensor) -> Tensor:
-        """A draw from q(x_t | x_0)."""
-        ...
-
-    def posterior(self, x0: Tensor, xt: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
-        """Mean and variance of q(x_{t-1} | x_t, x_0)."""
-        ...
+# -- families' kinds ---------------------------------------------------------------------------
+# The protocols of the family-specific kinds (encoder, decoder, generator, critic, denoiser,
+# schedule) and the family protocols of objectives and samplers live in `gentk.families`.
 
 
 @runtime_checkable
 class Objective(Protocol):
-    """A training objective. Its call signature depends on the family (documented by each
-    family); it returns a scalar loss to minimise, or a mapping of named losses."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+    """A training objective. What a model calls on it is a family protocol (`VAEObjective`,
+    `AdversarialObjective`, `DiffusionObjective`, ...): every objective declares the one it
+    implements with `provides=` when it is registered, and a model's slot accepts only those."""
 
 
 @runtime_checkable
 class Sampler(Protocol):
-    """Draws samples. `model` is whatever the sampler documents (a denoiser with its schedule,
-    a log-density, ...); returns (B, ...) samples."""
+    """Draws samples. What a model calls on it is a family protocol (`DiffusionSampler`,
+    `DensitySampler`, ...), declared with `provides=` when the sampler is registered."""
 
-    def sample(self, model: Any, shape: tuple[int, ...], *, generator: torch.Generator, **options: Any) -> Tensor: ...
+
+@runtime_checkable
+class Optimizer(Protocol):
+    """What the engine and the models call on an optimizer (`torch.optim.Optimizer` has it all)."""
+
+    param_groups: list[dict[str, Any]]
+
+    def zero_grad(self, set_to_none: bool = True) -> None: ...
+
+    def step(self, closure: Any = None) -> Any: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None: ...
 
 
 @runtime_checkable
@@ -187,26 +143,31 @@ class UsesTrainingData(Protocol):
 
 
 # -- what the engine trains ---------------------------------------------------------------------
+Figures = Mapping[str, "Tensor | float"]
+"""Named figures a training step returns: 0-dim tensors (kept on the device until logged) or floats."""
+
+
 @runtime_checkable
 class Model(Protocol):
     """A trainable generative model. The engine moves `networks()` to the device, saves them and
     `optimizers()` in checkpoints, and calls `train_step` once per batch; the model does its own
     backward passes and optimizer steps, so several losses, alternating updates and weight
-    averages fit without the engine knowing about them. An optional attribute `grid_columns`
-    sets the row length of sample grids (e.g. one row per class)."""
+    averages fit without the engine knowing about them. `grid_columns` sets the row length of
+    the last sample grid (one row per class, say), or None for a square grid."""
 
     device: torch.device
+    grid_columns: int | None
 
     def networks(self) -> Mapping[str, nn.Module]: ...
 
-    def optimizers(self) -> Mapping[str, torch.optim.Optimizer]: ...
+    def optimizers(self) -> Mapping[str, Optimizer]: ...
 
-    def train_step(self, batch: Batch, ctx: StepContext) -> Mapping[str, float]:
-        """One update; returns named figures for the log. The key "loss" is checked for NaN/inf."""
+    def train_step(self, batch: Batch, ctx: StepContext) -> Figures:
+        """One update; returns named figures for the log. "loss" is checked for NaN/inf."""
         ...
 
     def sample(self, n: int, *, generator: torch.Generator, labels: Tensor | None = None, **options: Any) -> Tensor:
-        """n samples: images (n, C, H, W) in [0, 1] or points (n, D)."""
+        """n samples: images (n, C, H, W) in [0, 1] or points (n, D). Unknown options are a GentkError."""
         ...
 
 

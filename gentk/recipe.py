@@ -17,6 +17,7 @@ from attrs import validators as v
 from gentk.config import (
     DEFAULT_USE,
     MANY,
+    accepted_protocol,
     check_value,
     component_kind,
     config,
@@ -27,6 +28,7 @@ from gentk.config import (
     type_name,
 )
 from gentk.errors import GentkError, Problem, RecipeError
+from gentk.kinds import protocol_name, protocol_summary
 from gentk.registry import Plugins, Spec, available_hint, get_plugins
 
 
@@ -122,7 +124,12 @@ class _Resolver:
     def problem(self, path: tuple, message: str, hint: str | None = None) -> None:
         self.problems.append(Problem(message, tuple(path), hint))
 
-    def component(self, kind: str, value: Any, path: tuple, default: str | None = None) -> Spec | None:
+    def component(
+        self, kind: str, value: Any, path: tuple, default: str | None = None, accepts: Any = None
+    ) -> Spec | None:
+        if kind not in self.plugins.registries:
+            self.problem(path, f"{kind!r} is not a component kind", available_hint(self.plugins.kinds, self.plugins))
+            return None
         if isinstance(value, str):  # shorthand: `objective = "elbo"`
             value = {"use": value}
         if value is None:
@@ -133,15 +140,29 @@ class _Resolver:
         table = dict(value)
         name = table.pop("use", default)
         names = self.plugins.registries[kind]
+        fitting = [n for n, c in names.items() if c.fits(accepts)]
         if name is None:
-            self.problem(path, f"missing `use`: which {kind}?", available_hint(names))
+            self.problem(path, f"missing `use`: which {kind}?", available_hint(fitting))
+            return None
+        if not isinstance(name, str):
+            self.problem(
+                path + ("use",), f"`use` must be the name of a {kind} (a string), got {name!r}", available_hint(fitting)
+            )
             return None
         if name not in names:
-            self.problem(path + ("use",), f"no {kind} named {name!r}", available_hint(names, self.plugins))
+            self.problem(path + ("use",), f"no {kind} named {name!r}", available_hint(fitting, self.plugins))
             return None
         component = names[name]
+        if not component.fits(accepts):
+            self.problem(
+                path + ("use",),
+                f"{kind} {name!r} does not fit here: this slot needs a {protocol_name(accepts)} "
+                f"({protocol_summary(accepts)}), which {name!r} does not provide",
+                f"{kind}s that fit: {', '.join(sorted(fitting)) or 'none installed'}",
+            )
+            return None
         built = self.config(component.config, table, path)
-        return None if built is None else Spec(component, built)
+        return None if built is None else Spec(component, built, accepts)
 
     def config(self, cls: type, table: dict, path: tuple) -> Any:
         fields = attrs.fields_dict(cls)
@@ -173,7 +194,10 @@ class _Resolver:
             if not isinstance(value, list):
                 self.problem(path, f"expected an array of tables, each choosing a {kind}")
                 return _FAILED
-            specs = [self.component(kind, item, path + (i,)) for i, item in enumerate(value)]
+            specs = [
+                self.component(kind, item, path + (i,), accepts=accepted_protocol(field))
+                for i, item in enumerate(value)
+            ]
             return _FAILED if any(s is None for s in specs) else specs
         if kind:
             default = field.metadata.get(DEFAULT_USE)
@@ -182,11 +206,11 @@ class _Resolver:
                     self.problem(
                         path,
                         f'missing: choose a {kind} with [{".".join(map(str, path))}] use = "name"',
-                        available_hint(self.plugins.registries[kind]),
+                        available_hint(self.plugins.registries.get(kind, {})),
                     )
                     return _FAILED
                 return _MISSING
-            spec = self.component(kind, value, path, default)
+            spec = self.component(kind, value, path, default, accepted_protocol(field))
             return _FAILED if spec is None else spec
         if attrs.has(tp):
             if present and not isinstance(value, dict):
@@ -238,10 +262,13 @@ def load_recipe(
     return resolve(raw, file=str(path), plugins=plugins)
 
 
-def resolve_component(kind: str, table: dict[str, Any] | str, *, plugins: Plugins | None = None) -> Spec:
-    """Resolve one component table (e.g. a sampler chosen on the command line)."""
+def resolve_component(
+    kind: str, table: dict[str, Any] | str, *, plugins: Plugins | None = None, accepts: Any = None
+) -> Spec:
+    """Resolve one component table (e.g. a sampler chosen on the command line); `accepts` is
+    the family protocol it must provide."""
     resolver = _Resolver(plugins or get_plugins())
-    spec = resolver.component(kind, table, (kind,))
+    spec = resolver.component(kind, table, (kind,), accepts=accepts)
     if resolver.problems or spec is None:
         raise RecipeError(resolver.problems)
     return spec

@@ -6,6 +6,7 @@ from typing import Literal
 from attrs import validators as v
 
 from gentk.config import config, param, positive_ints, probability, sub
+from gentk.families.diffusion import DiffusionObjective, DiffusionSampler
 from gentk.hookspecs import hookimpl
 from gentk.registry import Spec, lazy
 
@@ -137,9 +138,14 @@ class DDPMConfig:
 
     denoiser: Spec = sub("denoiser", "unet", "the noise-prediction network eps_theta")
     schedule: Spec = sub("schedule", "linear", "the noise schedule")
-    objective: Spec = sub("objective", "ddpm", "the training loss")
+    objective: Spec = sub("objective", "ddpm", "the training loss", accepts=DiffusionObjective)
     optimizer: Spec = sub("optimizer", "adam", "optimizer of the denoiser")
-    sampler: Spec = sub("sampler", "ancestral", "default sampler for `sample` (the CLI's --sampler overrides it)")
+    sampler: Spec = sub(
+        "sampler",
+        "ancestral",
+        "default sampler for `sample` (the CLI's --sampler overrides it)",
+        accepts=DiffusionSampler,
+    )
     conditional: bool = param(False, "condition on class labels (needs a labelled dataset)")
     guidance: float = param(0.0, "default guidance strength w: eps = (1 + w) eps(x, c) - w eps(x)", v.ge(0))
     ema_decay: float = param(0.9999, "decay of the exponential moving average of the weights; 0: no EMA", probability)
@@ -191,14 +197,20 @@ def gentk_register_denoisers(register):
 
 @hookimpl
 def gentk_register_objectives(register):
-    register("ddpm", lazy("gentk_diffusion.objective:DDPMObjective"), DDPMObjectiveConfig)
+    register(
+        "ddpm", lazy("gentk_diffusion.objective:DDPMObjective"), DDPMObjectiveConfig, provides=(DiffusionObjective,)
+    )
 
 
 @hookimpl
 def gentk_register_samplers(register):
-    register("ancestral", lazy("gentk_diffusion.samplers:AncestralSampler"), AncestralConfig)
-    register("ddim", lazy("gentk_diffusion.samplers:DDIMSampler"), DDIMConfig)
-    register("ddpm_langevin", lazy("gentk_diffusion.samplers:LangevinSampler"), LangevinConfig)
+    register(
+        "ancestral", lazy("gentk_diffusion.samplers:AncestralSampler"), AncestralConfig, provides=(DiffusionSampler,)
+    )
+    register("ddim", lazy("gentk_diffusion.samplers:DDIMSampler"), DDIMConfig, provides=(DiffusionSampler,))
+    register(
+        "ddpm_langevin", lazy("gentk_diffusion.samplers:LangevinSampler"), LangevinConfig, provides=(DiffusionSampler,)
+    )
 
 
 @hookimpl

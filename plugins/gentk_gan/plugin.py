@@ -5,6 +5,7 @@ from typing import Literal
 from attrs import validators as v
 
 from gentk.config import config, param, probability, sub
+from gentk.families.gan import AdversarialObjective
 from gentk.hookspecs import hookimpl
 from gentk.registry import Spec, lazy
 
@@ -23,7 +24,9 @@ class GANConfig:
 
     generator: Spec = sub("generator", "mlp", "the generator G(z, y)")
     critic: Spec = sub("critic", "mlp", "the discriminator or critic D(x, y)")
-    objective: Spec = sub("objective", "gan", "the adversarial objective: gan, wgan or wgan_gp")
+    objective: Spec = sub(
+        "objective", "gan", "the adversarial objective: gan, wgan or wgan_gp", accepts=AdversarialObjective
+    )
     g_optimizer: Spec = sub("optimizer", "adam", "optimizer of the generator")
     d_optimizer: Spec = sub("optimizer", "adam", "optimizer of the critic")
     n_critic: int = param(5, "critic steps per generator step (k; report and WGAN paper: 5)", v.gt(0))
@@ -165,6 +168,8 @@ def gentk_register_critics(register):
 
 @hookimpl
 def gentk_register_objectives(register):
-    register("gan", lazy("gentk_gan.objectives:Minimax"), MinimaxConfig)
-    register("wgan", lazy("gentk_gan.objectives:Wasserstein"), WassersteinConfig)
-    register("wgan_gp", lazy("gentk_gan.objectives:WassersteinGP"), WassersteinGPConfig)
+    register("gan", lazy("gentk_gan.objectives:Minimax"), MinimaxConfig, provides=(AdversarialObjective,))
+    register("wgan", lazy("gentk_gan.objectives:Wasserstein"), WassersteinConfig, provides=(AdversarialObjective,))
+    register(
+        "wgan_gp", lazy("gentk_gan.objectives:WassersteinGP"), WassersteinGPConfig, provides=(AdversarialObjective,)
+    )

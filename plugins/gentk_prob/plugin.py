@@ -6,6 +6,7 @@ from typing import Literal
 from attrs import validators as v
 
 from gentk.config import config, param, sub
+from gentk.families.density import DensitySampler
 from gentk.hookspecs import hookimpl
 from gentk.registry import Spec, lazy
 
@@ -36,7 +37,9 @@ class LangevinTargetConfig:
 
     mixture: Mixture = param("ring", "the toy2d mixture that is the target (the one named in [data])", _mixtures)
     std: float | None = param(None, "std of each mode; none: the toy2d default (ring 0.02, grid 0.05)", _std)
-    sampler: Spec = sub("sampler", "langevin", "a Langevin-type sampler (step size, steps, MALA)")
+    sampler: Spec = sub(
+        "sampler", "langevin", "a Langevin-type sampler (step size, steps, MALA)", accepts=DensitySampler
+    )
     chains: int = param(512, "persistent chains advanced during training", v.gt(0))
     steps_per_batch: int = param(20, "Langevin steps the persistent chains take per training step", v.gt(0))
 
@@ -85,7 +88,7 @@ class LogLikelihoodConfig:
 
 @hookimpl
 def gentk_register_samplers(register):
-    register("langevin", lazy("gentk_prob.sampler:LangevinSampler"), LangevinConfig)
+    register("langevin", lazy("gentk_prob.sampler:LangevinSampler"), LangevinConfig, provides=(DensitySampler,))
 
 
 @hookimpl

@@ -6,6 +6,7 @@ import attrs
 from attrs import validators as v
 
 from gentk.config import config, param, positive_ints, sub
+from gentk.families.vae import VAEObjective
 from gentk.hookspecs import hookimpl
 from gentk.registry import Spec, lazy
 
@@ -116,7 +117,7 @@ class VAEConfig:
     decoder: Spec = sub(
         "decoder", "mlp_bernoulli", "p(x|z): mlp_bernoulli, mlp_gaussian, conv_bernoulli, conv_gaussian"
     )
-    objective: Spec = sub("objective", "elbo", "training objective: elbo, beta_elbo or iwae")
+    objective: Spec = sub("objective", "elbo", "training objective: elbo, beta_elbo or iwae", accepts=VAEObjective)
     optimizer: Spec = sub("optimizer", "adam", "optimizer of the encoder and decoder together")
 
 
@@ -146,9 +147,9 @@ def gentk_register_decoders(register):
 
 @hookimpl
 def gentk_register_objectives(register):
-    register("elbo", lazy("gentk_vae.objectives:BetaELBO"), ELBOConfig)
-    register("beta_elbo", lazy("gentk_vae.objectives:BetaELBO"), BetaELBOConfig)
-    register("iwae", lazy("gentk_vae.objectives:IWAE"), IWAEConfig)
+    register("elbo", lazy("gentk_vae.objectives:BetaELBO"), ELBOConfig, provides=(VAEObjective,))
+    register("beta_elbo", lazy("gentk_vae.objectives:BetaELBO"), BetaELBOConfig, provides=(VAEObjective,))
+    register("iwae", lazy("gentk_vae.objectives:IWAE"), IWAEConfig, provides=(VAEObjective,))
 
 
 @hookimpl
