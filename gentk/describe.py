@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import attrs
 
-from gentk.config import component_kind, field_doc, field_types, type_name
+from gentk.config import accepted_protocol, component_kind, field_doc, field_types, type_name
 from gentk.errors import GentkError
+from gentk.kinds import protocol_name
 from gentk.registry import Component, available_hint, get_plugins
 
 
 def find_component(name: str, kind: str | None = None) -> Component:
+    if kind is not None:
+        get_plugins().kind(kind)  # an unknown kind is an error listing the kinds
     matches = [c for c in get_plugins().components(kind) if c.name == name]
     if not matches:
         raise GentkError(
@@ -22,6 +25,18 @@ def find_component(name: str, kind: str | None = None) -> Component:
     return matches[0]
 
 
+def component_header(component: Component) -> list[str]:
+    """Lines above the field table: what it is, where it comes from, how it is built."""
+    kind = get_plugins().kind(component.kind)
+    provides = ", ".join(protocol_name(p) for p in component.provides)
+    lines = [
+        f"{component.kind} {component.name} ({component.origin})",
+        f"implements {protocol_name(kind.protocol)}" + (f", provides {provides}" if provides else ""),
+        f"built by {kind.factory}",
+    ]
+    return lines + ([component.doc] if component.doc else [])
+
+
 def component_fields(cls: type) -> list[tuple[str, str, str, str]]:
     """(key, type, default, doc) for each field of a config class."""
     types = field_types(cls)
@@ -32,7 +47,9 @@ def component_fields(cls: type) -> list[tuple[str, str, str, str]]:
             default = field.metadata.get("gentk_default_use") or (
                 "[]" if field.metadata.get("gentk_many") else "required"
             )
-            rows.append((field.name, f"{kind} component", str(default), field_doc(field)))
+            accepts = accepted_protocol(field)
+            what = f"{kind} component" + (f" ({protocol_name(accepts)})" if accepts is not None else "")
+            rows.append((field.name, what, str(default), field_doc(field)))
             continue
         if field.default is attrs.NOTHING:
             default = "required"

@@ -27,6 +27,7 @@ from gentk.interfaces import (
     DataInfo,
     HasExtraState,
     HasFigures,
+    Metric,
     Model,
     Split,
     StepContext,
@@ -34,7 +35,7 @@ from gentk.interfaces import (
 )
 from gentk.progress import Reporter
 from gentk.recipe import Recipe, dumps
-from gentk.registry import get_plugins
+from gentk.registry import Spec, attributed, get_plugins
 from gentk.rundir import RunDir
 
 LOG_EVERY = 20  # steps per "step" record in metrics.jsonl
@@ -43,10 +44,8 @@ LOG_EVERY = 20  # steps per "step" record in metrics.jsonl
 # -- building ---------------------------------------------------------------------------------
 def build_model(recipe: Recipe, info: DataInfo, device: torch.device) -> Model:
     precision = select_precision(recipe.run.precision, device)
-    model = recipe.model.build(BuildContext(data=info, device=device, autocast=autocast(device, precision)))
-    if not isinstance(model, Model):
-        raise GentkError(f"model {recipe.model.name!r} does not implement gentk.interfaces.Model")
-    return model
+    model: Model = recipe.model.build(BuildContext(data=info, device=device, autocast=autocast(device, precision)))
+    return model  # Spec.build verified it implements Model
 
 
 def model_state(model: Model) -> dict[str, Any]:
@@ -68,11 +67,20 @@ def load_model_state(model: Model, state: Mapping[str, Any]) -> None:
         model.load_extra_state(state["extra"])
 
 
-def fit_metrics(metrics: list, train: Split, info: DataInfo) -> None:
+def fit_metrics(metrics: list[tuple[Spec, Metric]], train: Split, info: DataInfo) -> None:
     """Let metrics that learn from the training split (classifiers) do so."""
-    for metric in metrics:
+    for spec, metric in metrics:
         if isinstance(metric, UsesTrainingData):
-            metric.fit(train, info)
+            with attributed(spec.component, "while fitting to the training split"):
+                metric.fit(train, info)
+
+
+def evaluate_metric(
+    spec: Spec, metric: Metric, model: Model, data: Split, info: DataInfo, generator: torch.Generator
+) -> dict[str, Any]:
+    """One metric's figures, its errors reported as the metric's."""
+    with attributed(spec.component, "while evaluating"):
+        return dict(metric.evaluate(model, data, info, generator=generator))
 
 
 def set_mode(model: Model, training: bool) -> None:
@@ -129,7 +137,7 @@ class Trainer:
         if self.world.enabled:
             distributed.broadcast_state(self.model.networks())
             distributed.average_gradients_before_steps(self.model.optimizers(), self.world)
-        self.metrics = [(spec.name, spec.build()) for spec in recipe.metrics]
+        self.metrics: list[tuple[Spec, Metric]] = [(spec, spec.build()) for spec in recipe.metrics]
         self.metrics_fitted = False
         self.data_rng = torch.Generator().manual_seed(self.cfg.seed)
         self.epoch_rng_state = self.data_rng.get_state()
@@ -218,7 +226,8 @@ class Trainer:
         with self.reporter.task(f"epoch {self.pos.epoch + 1}/{self.cfg.epochs}", total, self.pos.batch) as task:
             for batch in self.epoch_batches():
                 ctx = StepContext(self.pos.step, self.pos.epoch, self.autocast, self.device)
-                figures_ = {k: float(v) for k, v in self.model.train_step(batch, ctx).items()}
+                with attributed(self.recipe.model.component, "in its train step"):
+                    figures_ = {k: float(v) for k, v in self.model.train_step(batch, ctx).items()}
                 figures_ = distributed.average_figures(figures_, self.world)
                 self.check_finite(figures_)
                 self.pos.step += 1
@@ -285,12 +294,13 @@ class Trainer:
             return {}
         test = self.dataset.split("test")
         if not self.metrics_fitted:
-            fit_metrics([m for _, m in self.metrics], self.train_split, self.info)
+            fit_metrics(self.metrics, self.train_split, self.info)
             self.metrics_fitted = True
         out: dict[str, Any] = {}
-        for name, metric in self.metrics:
+        for spec, metric in self.metrics:
+            name = spec.name
             generator = torch.Generator(self.device).manual_seed(self.cfg.seed + 7919 * epoch)
-            result = dict(metric.evaluate(self.model, test, self.info, generator=generator))
+            result = evaluate_metric(spec, metric, self.model, test, self.info, generator)
             warning = result.pop("warning", None)
             if warning:
                 self.reporter.warn(f"{name}: {warning}")
@@ -300,13 +310,17 @@ class Trainer:
 
     def draw_figures(self, epoch: int) -> None:
         generator = torch.Generator(self.device).manual_seed(self.cfg.seed + 104729)
-        samples = self.model.sample(self.cfg.n_samples, generator=generator)
-        nrow = getattr(self.model, "grid_columns", None)  # e.g. one row per class
+        component = self.recipe.model.component
+        with attributed(component, "while sampling"):
+            samples = self.model.sample(self.cfg.n_samples, generator=generator)
+        nrow = self.model.grid_columns  # e.g. one row per class
         figures.save_samples(samples, self.run.figure(f"samples_epoch{epoch:03d}.png"), nrow=nrow)
         if isinstance(self.model, HasFigures):
             test = self.dataset.split("test")
             batch = next(batches(test, self.info, min(32, len(test)), device=self.device))
-            for name, images in self.model.figures(batch, generator=generator).items():
+            with attributed(component, "while drawing its figures"):
+                drawn = self.model.figures(batch, generator=generator)
+            for name, images in drawn.items():
                 figures.save_samples(images, self.run.figure(f"{name}_epoch{epoch:03d}.png"))
         figures.save_loss_curve(self.run.metrics(), self.run.figure("loss.png"))
 

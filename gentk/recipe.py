@@ -84,7 +84,8 @@ def parse_value(text: str) -> Any:
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply `a.b.c=value` overrides to a parsed recipe (a copy)."""
+    """Apply `a.b.c=value` overrides to a parsed recipe (a copy). Setting `use` to another
+    component starts its table afresh."""
     import copy
 
     raw = copy.deepcopy(raw)
@@ -96,7 +97,10 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         table = raw
         for depth, part in enumerate(parents):
             table = _child(table, part, key, ".".join(parents[: depth + 1]))
-        table[leaf] = parse_value(text.strip())
+        value = parse_value(text.strip())
+        if leaf == "use" and isinstance(table, dict) and table.get("use") != value:
+            table.clear()  # another component: the old one's keys do not apply to it
+        table[leaf] = value
     return raw
 
 
@@ -110,6 +114,8 @@ def _child(table: dict | list, part: str, key: str, where: str) -> dict:
         child = table[int(part)]
     else:
         child = table.setdefault(part, {})
+        if isinstance(child, str):  # a component shorthand (`objective = "elbo"`) opened up as its table
+            child = table[part] = {"use": child}
     if not isinstance(child, (dict, list)):
         raise GentkError(f"override {key!r}: {where!r} is a value, not a table")
     return child

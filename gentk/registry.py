@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -103,7 +104,7 @@ class Component:
 
     @property
     def doc(self) -> str:
-        return (self.config.__doc__ or "").strip()
+        return inspect.cleandoc(self.config.__doc__ or "")
 
     @property
     def summary(self) -> str:
@@ -245,7 +246,8 @@ class Plugins:
         try:
             self.manager.register(plugin, name=name)
         except (pluggy.PluginValidationError, ValueError) as exc:
-            self.failures.append(PluginFailure(name, distribution, entry_point or module, str(exc), "register"))
+            cause = " ".join(str(exc).split())
+            self.failures.append(PluginFailure(name, distribution, entry_point or module, cause, "register"))
             return False
         self.info.append(PluginInfo(name, distribution, version, module))
         self.warnings += [PluginWarning(name, distribution, m) for m in _hook_name_problems(plugin)]
