@@ -16,6 +16,7 @@ import torch
 import torch.distributed as dist
 
 from gentk.errors import GentkError
+from gentk.interfaces import Optimizer
 
 
 @attrs.frozen
@@ -81,7 +82,7 @@ def check_in_sync(modules: Mapping[str, torch.nn.Module], device: torch.device) 
             )
 
 
-def average_gradients_before_steps(optimizers: Mapping[str, torch.optim.Optimizer], world: World) -> None:
+def average_gradients_before_steps(optimizers: Mapping[str, Optimizer], world: World) -> None:
     """Hook every optimizer so that each step sees gradients averaged over all processes."""
 
     def hook(optimizer, args, kwargs):
@@ -115,7 +116,7 @@ def share_text(text: str | None, world: World) -> str:
         return text or ""
     box = [text]
     dist.broadcast_object_list(box, src=0)
-    return box[0]
+    return box[0] or ""
 
 
 def barrier(world: World) -> None:

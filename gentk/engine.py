@@ -152,7 +152,7 @@ class Trainer:
 
     def checkpoint(self, gather: bool = True) -> None:
         """Save on rank 0, with every process's RNG state (collective unless `gather` is off)."""
-        rngs = [self.rng_state()]
+        rngs: list[Any] = [self.rng_state()]
         if self.world.enabled and gather:
             rngs = [None] * self.world.size
             torch.distributed.all_gather_object(rngs, self.rng_state())

@@ -124,6 +124,10 @@ class Optimizer(Protocol):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None: ...
 
+    def register_step_pre_hook(self, hook: Callable[..., Any]) -> Any:
+        """Data-parallel runs average gradients over processes in such a hook."""
+        ...
+
 
 @runtime_checkable
 class Metric(Protocol):

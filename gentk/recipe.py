@@ -94,17 +94,22 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         if not sep or not key.strip():
             raise GentkError(f"bad override {item!r}", hint="write --set path.to.key=value, e.g. --set run.epochs=2")
         *parents, leaf = [k.strip() for k in key.split(".")]
-        table = raw
+        table: dict | list = raw
         for depth, part in enumerate(parents):
             table = _child(table, part, key, ".".join(parents[: depth + 1]))
         value = parse_value(text.strip())
-        if leaf == "use" and isinstance(table, dict) and table.get("use") != value:
+        if isinstance(table, list):
+            raise GentkError(
+                f"override {key!r}: set a key inside an entry of the array, not the entry itself",
+                hint=f"e.g. --set {'.'.join(parents)}.0.use=NAME",
+            )
+        if leaf == "use" and table.get("use") != value:
             table.clear()  # another component: the old one's keys do not apply to it
         table[leaf] = value
     return raw
 
 
-def _child(table: dict | list, part: str, key: str, where: str) -> dict:
+def _child(table: dict | list, part: str, key: str, where: str) -> dict | list:
     """The table at `part` below `table`: a key of a table, or an index into an array of tables."""
     if isinstance(table, list):
         if not part.isdigit() or int(part) >= len(table):
