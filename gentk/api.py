@@ -1,7 +1,7 @@
 """The Python API, mirroring the CLI for notebooks and scripts.
 
 import gentk.api as gk
-recipe = gk.load("recipes/vae_toy.toml", overrides=["run.epochs=2"])
+recipe = gk.load("vae_toy", overrides=["run.epochs=2"])  # a bundled recipe's name, or a file
 run = gk.train(recipe, out="runs")
 images = run.sample(16)
 print(run.evaluate("nll", k=500))
@@ -16,26 +16,32 @@ from typing import Any
 
 import torch
 
-from gentk import distributed
-from gentk.engine import Trainer, build_model, fit_metrics, load_model_state
+from gentk import catalog, distributed
+from gentk.engine import Trainer, build_model, evaluate_metric, fit_metrics, load_model_state
 from gentk.errors import GentkError
 from gentk.figures import save_samples
 from gentk.hardware import select_device
 from gentk.interfaces import Model
 from gentk.progress import Reporter
 from gentk.recipe import Recipe, dumps, load_recipe, resolve_component
-from gentk.registry import Component, Plugins, get_plugins
+from gentk.registry import Component, Plugins, attributed, get_plugins
 from gentk.rundir import RunDir
 
 
 def load(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
-    """Read and validate a recipe; `overrides` are `path.to.key=value` strings."""
-    return load_recipe(path, list(overrides))
+    """Read and validate a recipe (a file, or a name from `recipes()`); `overrides` are
+    `path.to.key=value` strings."""
+    return load_recipe(catalog.find_recipe(path), list(overrides))
 
 
 def show(path: str | Path, overrides: Sequence[str] = ()) -> str:
     """The resolved recipe as TOML, every default written out (`gentk show`)."""
     return dumps(load(path, overrides))
+
+
+def recipes() -> list[catalog.RecipeEntry]:
+    """The bundled recipes and those plugins ship (`gentk recipes`)."""
+    return catalog.recipes()
 
 
 def components(kind: str | None = None) -> list[Component]:
@@ -56,10 +62,11 @@ def train(
     name: str | None = None,
     progress: bool = False,
 ) -> Run:
-    """Train a recipe (or a recipe file) into a new run directory `out/<name>-<time>`."""
+    """Train a recipe (a recipe file, or a recipe's name) into a new run directory `out/<name>-<time>`."""
     if not isinstance(recipe, Recipe):
-        name = name or Path(recipe).stem
-        recipe = load(recipe, overrides)
+        file = catalog.find_recipe(recipe)
+        name = name or file.stem
+        recipe = load_recipe(file, list(overrides))
     world = _join_world(recipe)
     path = str(RunDir.create(out, name or "run").path) if world.is_main else None
     run_dir = RunDir(Path(distributed.share_text(path, world)))
@@ -119,7 +126,8 @@ class Run:
     def sample(self, n: int, *, seed: int = 0, labels: torch.Tensor | None = None, **options: Any) -> torch.Tensor:
         """n samples (images in [0, 1] or points); options go to the model (sampler, steps, guidance...)."""
         generator = torch.Generator(self.model.device).manual_seed(seed)
-        return self.model.sample(n, generator=generator, labels=labels, **options)
+        with attributed(self.recipe.model.component, "while sampling"):
+            return self.model.sample(n, generator=generator, labels=labels, **options)
 
     def save_samples(self, n: int, out: str | Path, **kwargs: Any) -> Path:
         """Samples to a PNG grid (images or a 2-D scatter) or, for `.pt`, the tensor itself."""
@@ -129,7 +137,7 @@ class Run:
             out.parent.mkdir(parents=True, exist_ok=True)
             torch.save(samples, out)
         elif out.suffix.lower() == ".png":
-            save_samples(samples, out, nrow=getattr(self.model, "grid_columns", None))
+            save_samples(samples, out, nrow=self.model.grid_columns)
         else:
             raise GentkError(
                 f"cannot write samples to {out.name!r}", hint="use a .png (image grid) or .pt (tensor) file"
@@ -141,9 +149,9 @@ class Run:
         spec = resolve_component("metric", {"use": metric, **config})
         dataset = self.recipe.data.build()
         evaluator = spec.build()
-        fit_metrics([evaluator], dataset.split("train"), dataset.info)
+        fit_metrics([(spec, evaluator)], dataset.split("train"), dataset.info)
         generator = torch.Generator(self.model.device).manual_seed(seed)
-        result = dict(evaluator.evaluate(self.model, dataset.split(split), dataset.info, generator=generator))
+        result = evaluate_metric(spec, evaluator, self.model, dataset.split(split), dataset.info, generator)
         self.dir.log({"kind": "eval", "metric": metric, "step": self._last_step(), **result})
         return result
 

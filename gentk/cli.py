@@ -22,7 +22,12 @@ SetOption = Annotated[
     list[str] | None,
     typer.Option("--set", "-s", help="Override a recipe value: path.to.key=value (value parsed as TOML)."),
 ]
-RecipeArg = Annotated[Path, typer.Argument(help="A TOML recipe, e.g. recipes/vae_toy.toml.", show_default=False)]
+RecipeArg = Annotated[
+    Path,
+    typer.Argument(
+        help="A recipe: its name (vae_toy, or PLUGIN:NAME; see `gentk recipes`) or a TOML file.", show_default=False
+    ),
+]
 ThreadsOption = Annotated[int | None, typer.Option("--threads", help="CPU threads for torch.", min=1)]
 RunArg = Annotated[Path, typer.Argument(help="A run directory written by `gentk run`.", show_default=False)]
 
@@ -31,6 +36,12 @@ def _console():
     from rich.console import Console
 
     return Console()
+
+
+def escape_markup(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
 
 
 def _version(value: bool) -> None:
@@ -43,21 +54,40 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
-    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks for errors.")] = False,
+    ctx: typer.Context,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show full tracebacks for errors (anywhere on the line).")
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
-    _state["debug"] = debug
+    _state["debug"] = _state["debug"] or debug
+    from gentk import registry
     from gentk.progress import set_interactive
 
     set_interactive(True)
+    if ctx.invoked_subcommand != "plugins":  # which lists them itself
+        registry.on_problems = _warn_plugin_problems
+
+
+def _warn_plugin_problems(lines: list[str]) -> None:
+    from rich.console import Console
+
+    console = Console(stderr=True, soft_wrap=True)
+    for line in lines:
+        console.print(f"[yellow]warning:[/yellow] {escape_markup(line)}")
 
 
 @app.command()
 def run(
     recipe: Annotated[
-        Path | None, typer.Argument(help="A TOML recipe (omit with --resume).", show_default=False)
+        Path | None,
+        typer.Argument(
+            help="A recipe: its name (vae_toy, or PLUGIN:NAME; see `gentk recipes`) or a TOML file "
+            "(omit with --resume).",
+            show_default=False,
+        ),
     ] = None,
     set_: SetOption = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder that holds run directories.")] = Path("runs"),
@@ -87,23 +117,41 @@ def run(
 @app.command()
 def check(recipe: RecipeArg, set_: SetOption = None) -> None:
     """Validate a recipe (every component, key and value) without training."""
+    from gentk.catalog import find_recipe
     from gentk.recipe import load_recipe
 
-    resolved = load_recipe(recipe, set_ or [])
+    resolved = load_recipe(find_recipe(recipe), set_ or [])
     _console().print(f"[green]ok:[/green] {recipe} (model {resolved.model.name!r}, data {resolved.data.name!r})")
 
 
 @app.command()
 def show(recipe: RecipeArg, set_: SetOption = None) -> None:
     """Print the fully resolved recipe, every default written out."""
+    from gentk.catalog import find_recipe
     from gentk.recipe import dumps, load_recipe
 
-    typer.echo(dumps(load_recipe(recipe, set_ or [])), nl=False)
+    typer.echo(dumps(load_recipe(find_recipe(recipe), set_ or [])), nl=False)
+
+
+@app.command()
+def recipes() -> None:
+    """List the bundled recipes and those plugins ship; `gentk run NAME` runs one."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from gentk.catalog import recipes as catalog
+
+    table = Table(title="gentk recipes", caption="run one with `gentk run NAME`; PLUGIN:NAME picks a plugin's")
+    for column in ("name", "plugin", "description"):
+        table.add_column(column)
+    for entry in catalog():
+        table.add_row(escape(entry.ref), escape(entry.plugin), escape(entry.description) or "-")
+    _console().print(table)
 
 
 @app.command()
 def plugins() -> None:
-    """List installed plugins, their distributions, versions and components."""
+    """List installed plugins, their distributions, versions and components; exits 1 when a plugin failed."""
     from rich.table import Table
 
     from gentk.registry import get_plugins
@@ -115,61 +163,72 @@ def plugins() -> None:
     for info in loaded.info:
         names = [f"{c.kind}:{c.name}" for c in loaded.components() if c.plugin == info.name]
         table.add_row(info.name, info.distribution or "-", info.version or "-", ", ".join(names) or "-")
+    for failure in loaded.failures:
+        table.add_row(failure.name, failure.distribution or "-", "-", f"[red]failed to {failure.stage}[/red]")
     console = _console()
     console.print(table)
-    for failure in loaded.failures:
-        console.print(
-            f"[red]failed to load[/red] {failure.name} ({failure.distribution or 'no distribution'}, "
-            f"entry point {failure.entry_point}): {failure.cause}"
-        )
+    for line in loaded.problems():
+        console.print(f"[yellow]warning:[/yellow] {escape_markup(line)}", soft_wrap=True)
+    if loaded.failures:
+        raise typer.Exit(1)
+
+
+@app.command()
+def kinds() -> None:
+    """List the component kinds: their protocol, factory signature and the plugin that declares them."""
+    from rich.table import Table
+
+    from gentk.kinds import protocol_name
+    from gentk.registry import get_plugins
+
+    table = Table()
+    for column in ("kind", "protocol", "factory", "declared by", "doc"):
+        table.add_column(column)
+    for k in get_plugins().kinds.values():
+        row = (k.name, protocol_name(k.protocol), k.factory, k.plugin, k.doc)
+        table.add_row(*(escape_markup(cell) for cell in row))
+    _console().print(table)
 
 
 @app.command()
 def components(
-    kind: Annotated[str | None, typer.Argument(help="Only this kind (dataset, model, encoder, ...).")] = None,
+    kind: Annotated[str | None, typer.Argument(help="Only this kind (see `gentk kinds`).")] = None,
 ) -> None:
     """List registered components, optionally of one kind."""
-    from rich.markup import escape
     from rich.table import Table
 
-    from gentk.hookspecs import KINDS
-    from gentk.registry import available_hint, get_plugins
+    from gentk.registry import get_plugins
 
-    if kind is not None and kind not in KINDS:
-        from gentk.errors import GentkError
-
-        raise GentkError(f"unknown component kind {kind!r}", hint=available_hint(KINDS))
+    plugins_ = get_plugins()
+    if kind is not None:
+        plugins_.kind(kind)  # an unknown kind is an error listing the kinds
     table = Table()
     for column in ("kind", "name", "plugin", "summary"):
         table.add_column(column)
-    for c in sorted(get_plugins().components(kind), key=lambda c: (c.kind, c.name)):
-        table.add_row(c.kind, c.name, c.plugin, escape(c.summary))
+    for c in sorted(plugins_.components(kind), key=lambda c: (c.kind, c.name)):
+        table.add_row(c.kind, c.name, c.plugin, escape_markup(c.summary))
     _console().print(table)
 
 
 @app.command()
 def describe(
     name: Annotated[str, typer.Argument(help="A component name, e.g. mlp_gaussian.", show_default=False)],
-    kind: Annotated[
-        str | None, typer.Option("--kind", "-k", help="Its kind, where a name is used by several kinds.")
-    ] = None,
+    kind: Annotated[str | None, typer.Option("--kind", "-k", help="Its kind, where a name is used by several.")] = None,
 ) -> None:
-    """Describe one component: its fields, types, defaults and docs."""
-    from rich.markup import escape
+    """Describe one component: its plugin, factory, protocols, fields, types, defaults and docs."""
     from rich.table import Table
 
-    from gentk.describe import component_fields, find_component
+    from gentk.describe import component_fields, component_header, find_component
 
     component = find_component(name, kind)
     console = _console()
-    console.print(f"[bold]{component.kind} {component.name}[/bold] (plugin {component.plugin})")
-    if component.doc:
-        console.print(component.doc)
+    for line in component_header(component):
+        console.print(escape_markup(line))
     table = Table()
     for column in ("key", "type", "default", "doc"):
         table.add_column(column)
     for row in component_fields(component.config):
-        table.add_row(*(escape(cell) for cell in row))  # types such as list[int] are not markup
+        table.add_row(*(escape_markup(cell) for cell in row))  # types such as list[int] are not markup
     console.print(table)
 
 
@@ -267,6 +326,10 @@ def main(argv: list[str] | None = None) -> None:
     and --help are handled by typer, which exits through SystemExit."""
     from gentk.errors import GentkError, Interrupted
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--debug" in argv:  # accepted in any position, not only before the command
+        _state["debug"] = True
+        argv = [a for a in argv if a != "--debug"]
     try:
         app(args=argv)
     except Interrupted as exc:

@@ -64,7 +64,7 @@ class Recipe:
 def read_toml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
-        raise GentkError("recipe file not found", file=str(path), hint="give the path of a .toml recipe (see recipes/)")
+        raise GentkError("recipe file not found", file=str(path), hint="give the path of a .toml recipe, or a recipe's name (`gentk recipes` lists them)")
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:

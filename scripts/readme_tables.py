@@ -14,12 +14,15 @@ MARKERS = {"recipes": "RECIPE_TABLE", "components": "COMPONENT_TABLE"}
 
 
 def recipe_table() -> str:
+    from gentk.catalog import recipes
     from gentk.recipe import load_recipe
+    from gentk.registry import CORE
 
     rows = ["| recipe | model | data | what it does |", "|---|---|---|---|"]
-    for path in sorted((ROOT / "recipes").glob("*.toml")):
-        recipe = load_recipe(path)
-        rows.append(f"| `{path.name}` | {recipe.model.name} | {recipe.data.name} | {recipe.description} |")
+    for entry in recipes():
+        if entry.plugin == CORE:
+            recipe = load_recipe(entry.path())
+            rows.append(f"| `{entry.name}` | {recipe.model.name} | {recipe.data.name} | {recipe.description} |")
     return "\n".join(rows)
 
 

@@ -18,7 +18,7 @@ def test_recipe_resolves_and_describes_itself(path):
 
 def test_readme_lists_every_recipe():
     readme = (ROOT / "README.md").read_text()
-    missing = [p.name for p in RECIPES if f"`{p.name}`" not in readme]
+    missing = [p.stem for p in RECIPES if f"`{p.stem}`" not in readme]
     assert not missing, f"README's recipe table lacks {missing}"
 
 

@@ -24,7 +24,7 @@ def gentk(capsys, *args):
 def test_help_lists_every_command(capsys):
     code, out, _ = gentk(capsys, "--help")
     assert code == 0
-    for command in ("run", "check", "show", "plugins", "components", "describe", "sample", "eval"):
+    for command in ("run", "check", "show", "recipes", "plugins", "kinds", "components", "describe", "sample", "eval"):
         assert command in out
 
 
