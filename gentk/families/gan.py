@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -10,10 +11,11 @@ if TYPE_CHECKING:
 
 @runtime_checkable
 class Generator(Protocol):
-    """G(z, y): noise (B, Z) and optional labels (B,) -> samples (B, ...).
+    """G(z, y): noise (B, Z) and optional labels (B,) -> samples (B, ...); a torch module.
 
-    `output_range` is the (low, high) of image samples ((-1, 1) for tanh outputs), or None for
-    outputs that need no rescaling (points); `conditional` says whether it reads labels."""
+    `latent_dim` is Z; `output_range` is the (low, high) of image samples ((-1, 1) for tanh
+    outputs), or None for outputs that need no rescaling (points); `conditional` says whether it
+    reads labels. The GAN model trains `parameters()` with the generator's optimizer."""
 
     latent_dim: int
     output_range: tuple[float, float] | None
@@ -21,19 +23,29 @@ class Generator(Protocol):
 
     def __call__(self, z: Tensor, y: Tensor | None = None) -> Tensor: ...
 
+    def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]: ...
+
 
 @runtime_checkable
 class Critic(Protocol):
-    """D(x, y): samples (B, ...) and optional labels -> one unbounded score per sample (B,).
+    """D(x, y): samples (B, ...) and optional labels (B,) -> one unbounded score per sample (B,);
+    a torch module.
 
-    `conditional` says whether it reads labels; `forward_aux` also returns class logits (B, K)
-    from an auxiliary head (AC-GAN), or None when the critic has none."""
+    `conditional` says whether it reads labels. `num_aux_classes` is the number K of classes its
+    auxiliary head predicts (AC-GAN), 0 without one; `forward_aux` returns the scores and that
+    head's class logits (B, K), or None when K is 0. The GAN model trains `parameters()` with the
+    critic's optimizer; objectives that clip weights pick layers from `modules()`."""
 
     conditional: bool
+    num_aux_classes: int
 
     def __call__(self, x: Tensor, y: Tensor | None = None) -> Tensor: ...
 
     def forward_aux(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor | None]: ...
+
+    def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]: ...
+
+    def modules(self) -> Iterator[nn.Module]: ...
 
 
 @runtime_checkable
@@ -56,6 +68,6 @@ class AdversarialObjective(Protocol):
 
     def generator_loss(self, d_fake: Tensor) -> Tensor: ...
 
-    def penalty(self, critic: nn.Module, real: Tensor, fake: Tensor, y: Tensor | None = None) -> Tensor: ...
+    def penalty(self, critic: Critic, real: Tensor, fake: Tensor, y: Tensor | None = None) -> Tensor: ...
 
-    def after_critic_step(self, critic: nn.Module) -> None: ...
+    def after_critic_step(self, critic: Critic) -> None: ...

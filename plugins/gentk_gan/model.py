@@ -5,6 +5,8 @@ critic step and every `n_critic`-th call also one generator step; with "same" ea
 all `n_critic` critic steps on its batch, then one generator step. Either way k critic steps
 per generator step need nothing from the engine. The step counter is extra state, so a resumed run continues the same
 schedule. The objective decides the losses, any penalty and any clipping (see `objectives.py`).
+An auxiliary class loss (AC-GAN) is added when the critic declares a class head
+(`num_aux_classes` > 0).
 """
 
 from __future__ import annotations
@@ -13,38 +15,47 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from gentk.errors import GentkError
-from gentk.interfaces import Batch, BuildContext, StepContext
+from gentk.families.gan import AdversarialObjective, Critic, Generator
+from gentk.interfaces import Batch, BuildContext, Optimizer, StepContext
+from gentk_gan.configs import GANConfig
+
+
+def as_module(network: Generator | Critic, kind: str) -> nn.Module:
+    """The engine moves, saves and switches the mode of a model's networks: they must be torch modules."""
+    if not isinstance(network, nn.Module):
+        raise GentkError(
+            f"the GAN's {kind} is a {type(network).__name__}, not a torch.nn.Module",
+            hint=f"build the {kind} as a torch.nn.Module subclass",
+        )
+    return network
 
 
 class GAN:
-    def __init__(self, cfg, ctx: BuildContext):
+    def __init__(self, cfg: GANConfig, ctx: BuildContext):
         self.cfg, self.info = cfg, ctx.data
         self.device = torch.device(ctx.device or "cpu")
-        self.generator = cfg.generator.build(ctx)
-        self.critic = cfg.critic.build(ctx)
-        self.objective = cfg.objective.build()
-        self.g_opt = cfg.g_optimizer.build(self.generator.parameters())
-        self.d_opt = cfg.d_optimizer.build(self.critic.parameters())
+        self.generator: Generator = cfg.generator.build(ctx)
+        self.critic: Critic = cfg.critic.build(ctx)
+        self.networks()  # both are torch modules
+        self.objective: AdversarialObjective = cfg.objective.build()
+        self.g_opt: Optimizer = cfg.g_optimizer.build(self.generator.parameters())
+        self.d_opt: Optimizer = cfg.d_optimizer.build(self.critic.parameters())
         self.critic_steps = 0
         self.last_g: dict[str, float] = {}
         self.num_classes = ctx.data.num_classes
-        self.g_conditional = getattr(self.generator, "conditional", False)
-        self.uses_labels = (
-            self.g_conditional
-            or getattr(self.critic, "conditional", False)
-            or getattr(self.critic, "aux", None) is not None
-        )
-        if self.num_classes and self.g_conditional:
-            self.grid_columns = self.num_classes
+        self.g_conditional = self.generator.conditional
+        self.has_aux = self.critic.num_aux_classes > 0
+        self.uses_labels = self.g_conditional or self.critic.conditional or self.has_aux
+        self.grid_columns: int | None = self.num_classes if self.num_classes and self.g_conditional else None
 
     # -- engine contract ---------------------------------------------------------------------
-    def networks(self) -> dict[str, torch.nn.Module]:
-        return {"generator": self.generator, "critic": self.critic}
+    def networks(self) -> dict[str, nn.Module]:
+        return {"generator": as_module(self.generator, "generator"), "critic": as_module(self.critic, "critic")}
 
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+    def optimizers(self) -> dict[str, Optimizer]:
         return {"generator": self.g_opt, "critic": self.d_opt}
 
     def extra_state(self) -> dict[str, Any]:
@@ -81,9 +92,10 @@ class GAN:
         return self.generator(z, y)
 
     def scores(self, x: Tensor, y: Tensor | None) -> tuple[Tensor, Tensor | None]:
-        """Critic scores (B,) and AC-GAN class logits (B, K) or None (critics without a class head)."""
-        forward_aux = getattr(self.critic, "forward_aux", None)
-        return forward_aux(x, y) if forward_aux is not None else (self.critic(x, y), None)
+        """Critic scores (B,) and AC-GAN class logits (B, K), or None when the critic declares no class head."""
+        if not self.has_aux:
+            return self.critic(x, y), None
+        return self.critic.forward_aux(x, y)
 
     def labels_of(self, batch: Batch) -> Tensor | None:
         if self.uses_labels and batch.y is None:

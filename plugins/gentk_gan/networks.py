@@ -16,8 +16,15 @@ from torch import Tensor, nn
 
 from gentk.errors import GentkError
 from gentk.interfaces import BuildContext, DataInfo
+from gentk_gan.configs import (
+    ConvCriticConfig,
+    ConvGeneratorConfig,
+    DCGANCriticConfig,
+    MLPCriticConfig,
+    MLPGeneratorConfig,
+)
 
-RANGES = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0), "linear": None}
+RANGES: dict[str, tuple[float, float] | None] = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0), "linear": None}
 
 
 def _num_classes(flag: bool, info: DataInfo, what: str) -> int:
@@ -49,19 +56,18 @@ def _unflatten(info: DataInfo) -> nn.Module:
 class GeneratorNet(nn.Module):
     """Label embedding, body and output activation; subclasses set `self.body`."""
 
-    def __init__(self, cfg, info: DataInfo):
+    body: nn.Module
+
+    def __init__(self, cfg: MLPGeneratorConfig | ConvGeneratorConfig, info: DataInfo):
         super().__init__()
-        self.latent_dim = cfg.latent_dim
+        self.latent_dim: int = cfg.latent_dim
         self.num_classes = _num_classes(cfg.conditional, info, "generator")
         self.embed = nn.Embedding(self.num_classes, cfg.embed_dim) if self.num_classes else None
+        self.conditional: bool = self.embed is not None
         self.in_dim = cfg.latent_dim + (cfg.embed_dim if self.num_classes else 0)
         output = cfg.output if cfg.output != "auto" else ("tanh" if info.kind == "image" else "linear")
-        self.output_range = RANGES[output]
+        self.output_range: tuple[float, float] | None = RANGES[output]
         self.activation = {"tanh": nn.Tanh(), "sigmoid": nn.Sigmoid(), "linear": nn.Identity()}[output]
-
-    @property
-    def conditional(self) -> bool:
-        return self.embed is not None
 
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         if self.embed is not None:
@@ -72,9 +78,10 @@ class GeneratorNet(nn.Module):
 
 
 class MLPGenerator(GeneratorNet):
-    def __init__(self, cfg, ctx: BuildContext):
+    def __init__(self, cfg: MLPGeneratorConfig, ctx: BuildContext):
         super().__init__(cfg, ctx.data)
-        layers, width = [], self.in_dim
+        layers: list[nn.Module] = []
+        width = self.in_dim
         act = nn.LeakyReLU(cfg.slope) if cfg.slope else nn.ReLU()
         for _ in range(cfg.layers):
             layers += [nn.Linear(width, cfg.hidden), act]
@@ -86,7 +93,7 @@ class MLPGenerator(GeneratorNet):
 def upsample(kind: str, c_in: int, c_out: int) -> nn.Module:
     """Double the resolution: transposed convolution, or nearest resize then convolution
     (Odena, Dumoulin & Olah 2016), which avoids checkerboard artefacts."""
-    if kind == "transpose":
+    if kind == "transposed":
         return nn.ConvTranspose2d(c_in, c_out, kernel_size=4, stride=2, padding=1)
     return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, padding=1))
 
@@ -94,7 +101,7 @@ def upsample(kind: str, c_in: int, c_out: int) -> nn.Module:
 class ConvGenerator(GeneratorNet):
     """z -> [fully connected hidden layer] -> (2C, H/4, W/4) -> two upsampling blocks -> image."""
 
-    def __init__(self, cfg, ctx: BuildContext):
+    def __init__(self, cfg: ConvGeneratorConfig, ctx: BuildContext):
         super().__init__(cfg, ctx.data)
         c_img, h, w = _image_size(ctx.data, "generator")
         c = cfg.channels
@@ -118,16 +125,16 @@ class ConvGenerator(GeneratorNet):
 class CriticNet(nn.Module):
     """Features h(x) (B, F) from `self.body`; score = w.h + b [+ <embed(y), h>]; optional class head."""
 
-    def __init__(self, cfg, info: DataInfo, features: int):
+    body: nn.Module
+
+    def __init__(self, cfg: MLPCriticConfig | ConvCriticConfig | DCGANCriticConfig, info: DataInfo, features: int):
         super().__init__()
         self.num_classes = _num_classes(cfg.conditional or cfg.aux_classifier, info, "critic")
         self.head = nn.Linear(features, 1)
         self.project = nn.Embedding(self.num_classes, features) if cfg.conditional else None
         self.aux = nn.Linear(features, self.num_classes) if cfg.aux_classifier else None
-
-    @property
-    def conditional(self) -> bool:
-        return self.project is not None
+        self.conditional: bool = self.project is not None
+        self.num_aux_classes: int = self.num_classes if self.aux is not None else 0
 
     def score(self, h: Tensor, y: Tensor | None) -> Tensor:
         s = rearrange(self.head(h), "b 1 -> b")
@@ -154,9 +161,10 @@ def norm_layer(kind: str, channels: int) -> nn.Module:
 
 
 class MLPCritic(CriticNet):
-    def __init__(self, cfg, ctx: BuildContext):
+    def __init__(self, cfg: MLPCriticConfig, ctx: BuildContext):
         super().__init__(cfg, ctx.data, cfg.hidden)
-        layers, width = [Rearrange("b ... -> b (...)")], ctx.data.numel
+        layers: list[nn.Module] = [Rearrange("b ... -> b (...)")]
+        width = ctx.data.numel
         for _ in range(cfg.layers):
             layers += [nn.Linear(width, cfg.hidden), nn.LeakyReLU(cfg.slope)]
             layers += [nn.Dropout(cfg.dropout)] if cfg.dropout else []
@@ -169,7 +177,7 @@ class ConvCritic(CriticNet):
     """The reference WGAN critic: two stride-1 convolutions, each followed by normalisation and
     2x2 max-pooling, then a fully connected layer of `hidden` units before the score."""
 
-    def __init__(self, cfg, ctx: BuildContext):
+    def __init__(self, cfg: ConvCriticConfig, ctx: BuildContext):
         super().__init__(cfg, ctx.data, cfg.hidden)
         c_img, h, w = _image_size(ctx.data, "critic")
         c = cfg.channels
@@ -193,7 +201,7 @@ class ConvCritic(CriticNet):
 class DCGANCritic(CriticNet):
     """DCGAN-style (Radford et al. 2016): strided 4x4 convolutions, no pooling, linear score."""
 
-    def __init__(self, cfg, ctx: BuildContext):
+    def __init__(self, cfg: DCGANCriticConfig, ctx: BuildContext):
         c_img, h, w = _image_size(ctx.data, "critic")
         c = cfg.channels
         super().__init__(cfg, ctx.data, 2 * c * (h // 4) * (w // 4))

@@ -1,6 +1,7 @@
-"""Adversarial objectives (SPEC section 3).
+"""Adversarial objectives: the minimax game and the Wasserstein games, with clipping or a gradient penalty.
 
-Every objective works on critic scores, one per sample, shape (B,), and offers:
+Every objective works on critic scores, one per sample, shape (B,), and implements
+`gentk.families.gan.AdversarialObjective`:
 
     value(d_real, d_fake)            the game's value V(D, G) (also `__call__`), logged
     critic_loss(d_real, d_fake)      what the critic minimises (usually -V)
@@ -14,36 +15,45 @@ The model (`gentk_gan.model.GAN`) calls only these, so a new objective needs no 
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import torch
 import torch.nn.functional as F
 from einops import reduce
 from torch import Tensor, nn
 
+from gentk.families.gan import Critic
+from gentk_gan.configs import MinimaxConfig, WassersteinConfig, WassersteinGPConfig
+
 WEIGHT_LAYERS = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d, nn.Embedding)
 
 
-class Objective:
-    """Defaults shared by the objectives: no penalty, nothing after a critic step."""
+class AdversarialBase(ABC):
+    """Defaults shared by the objectives: the critic minimises -V, no penalty, nothing after a
+    critic step. Subclasses define the value and the generator's loss."""
 
-    scores_are_logits = False
+    scores_are_logits: bool = False
 
     def __call__(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
         return self.value(d_real, d_fake)
 
-    def value(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
-        raise TypeError(f"{type(self).__name__} defines no value")
+    @abstractmethod
+    def value(self, d_real: Tensor, d_fake: Tensor) -> Tensor: ...
+
+    @abstractmethod
+    def generator_loss(self, d_fake: Tensor) -> Tensor: ...
 
     def critic_loss(self, d_real: Tensor, d_fake: Tensor) -> Tensor:
         return -self.value(d_real, d_fake)
 
-    def penalty(self, critic: nn.Module, real: Tensor, fake: Tensor, y: Tensor | None = None) -> Tensor:
+    def penalty(self, critic: Critic, real: Tensor, fake: Tensor, y: Tensor | None = None) -> Tensor:
         return real.new_zeros(())
 
-    def after_critic_step(self, critic: nn.Module) -> None:
+    def after_critic_step(self, critic: Critic) -> None:
         return None
 
 
-class Minimax(Objective):
+class Minimax(AdversarialBase):
     """Goodfellow et al. 2014: V = E[log D(x)] + E[log(1 - D(G(z)))], D = sigmoid(score).
 
     The generator minimises E[log(1 - D(G(z)))] (saturating, the game itself) or, with
@@ -54,7 +64,7 @@ class Minimax(Objective):
 
     scores_are_logits = True
 
-    def __init__(self, cfg):
+    def __init__(self, cfg: MinimaxConfig):
         self.non_saturating = cfg.non_saturating
         self.real_label = cfg.real_label
 
@@ -73,11 +83,11 @@ class Minimax(Objective):
         return F.logsigmoid(-d_fake).mean()
 
 
-class Wasserstein(Objective):
+class Wasserstein(AdversarialBase):
     """Arjovsky et al. 2017: V = E[D(x)] - E[D(G(z))] over 1-Lipschitz critics; Lipschitz by
     clipping every critic parameter to [-clip, clip] after each critic step."""
 
-    def __init__(self, cfg):
+    def __init__(self, cfg: WassersteinConfig):
         self.clip = cfg.clip
         self.clip_norm_layers = cfg.clip_norm_layers
 
@@ -87,14 +97,14 @@ class Wasserstein(Objective):
     def generator_loss(self, d_fake: Tensor) -> Tensor:
         return -d_fake.mean()
 
-    def clipped(self, critic: nn.Module) -> list[Tensor]:
+    def clipped(self, critic: Critic) -> list[Tensor]:
         """The parameters to clip: all, or those of weight layers only (not normalisation layers)."""
         if self.clip_norm_layers:
             return list(critic.parameters())
         return [p for m in critic.modules() if isinstance(m, WEIGHT_LAYERS) for p in m.parameters(recurse=False)]
 
     @torch.no_grad()
-    def after_critic_step(self, critic: nn.Module) -> None:
+    def after_critic_step(self, critic: Critic) -> None:
         for p in self.clipped(critic):
             p.clamp_(-self.clip, self.clip)
 
@@ -103,18 +113,18 @@ class WassersteinGP(Wasserstein):
     """Gulrajani et al. 2017: the Wasserstein value with a gradient penalty
     weight * E[(||grad D(x_hat)|| - 1)^2] on points x_hat between real and fake, no clipping."""
 
-    def __init__(self, cfg):
+    def __init__(self, cfg: WassersteinGPConfig):
         self.weight = cfg.weight
 
-    def after_critic_step(self, critic: nn.Module) -> None:
+    def after_critic_step(self, critic: Critic) -> None:
         return None
 
-    def penalty(self, critic: nn.Module, real: Tensor, fake: Tensor, y: Tensor | None = None) -> Tensor:
+    def penalty(self, critic: Critic, real: Tensor, fake: Tensor, y: Tensor | None = None) -> Tensor:
         return self.weight * gradient_penalty(critic, real, fake, y)
 
 
 def gradient_penalty(
-    critic: nn.Module, real: Tensor, fake: Tensor, y: Tensor | None = None, generator: torch.Generator | None = None
+    critic: Critic, real: Tensor, fake: Tensor, y: Tensor | None = None, generator: torch.Generator | None = None
 ) -> Tensor:
     """E[(||grad_x D(x_hat)||_2 - 1)^2] with x_hat = e * real + (1 - e) * fake, e ~ U(0, 1) per sample."""
     shape = (len(real),) + (1,) * (real.dim() - 1)  # (B, 1, ...)

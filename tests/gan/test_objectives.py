@@ -1,4 +1,4 @@
-"""Properties of the adversarial objectives (SPEC section 3)."""
+"""Properties of the adversarial objectives: values, fixed points, clipping, gradient penalty, label smoothing."""
 
 import math
 
@@ -6,11 +6,20 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gentk.families.gan import AdversarialObjective
+from gentk_gan.configs import MinimaxConfig, WassersteinConfig, WassersteinGPConfig
 from gentk_gan.objectives import Minimax, Wasserstein, WassersteinGP, gradient_penalty
-from gentk_gan.plugin import MinimaxConfig, WassersteinConfig, WassersteinGPConfig
 
 floats = st.floats(-20, 20, allow_nan=False, width=32)
 scores = st.lists(floats, min_size=1, max_size=32).map(torch.tensor)
+
+
+def test_every_objective_implements_the_adversarial_objective_protocol():
+    """Catches an objective that lacks a member the GAN model calls (the shared base once left
+    generator_loss to subclasses, so a new objective could omit it and fail only in training)."""
+    for obj in (Minimax(MinimaxConfig()), Wasserstein(WassersteinConfig()), WassersteinGP(WassersteinGPConfig())):
+        assert isinstance(obj, AdversarialObjective)
+        assert isinstance(obj.scores_are_logits, bool)
 
 
 @given(st.integers(1, 64), st.integers(1, 64))
@@ -65,13 +74,17 @@ class LinearCritic(torch.nn.Module):
         return x.flatten(1) @ self.w
 
 
-@given(st.lists(st.floats(-5, 5, allow_nan=False), min_size=2, max_size=8).filter(lambda w: sum(a * a for a in w) > 1e-3),
-       st.integers(0, 10_000))
+@given(
+    st.lists(st.floats(-5, 5, allow_nan=False), min_size=2, max_size=8).filter(lambda w: sum(a * a for a in w) > 1e-3),
+    st.integers(0, 10_000),
+)
 def test_gradient_penalty_is_zero_for_unit_gradient_critic(w, seed):
     w = torch.tensor(w, dtype=torch.float64)
     g = torch.Generator().manual_seed(seed)
-    real, fake = torch.randn(16, len(w), generator=g, dtype=torch.float64), torch.randn(16, len(w), generator=g,
-                                                                                         dtype=torch.float64)
+    real, fake = (
+        torch.randn(16, len(w), generator=g, dtype=torch.float64),
+        torch.randn(16, len(w), generator=g, dtype=torch.float64),
+    )
     unit = LinearCritic(w / w.norm())
     assert float(gradient_penalty(unit, real, fake, generator=g).detach()) < 1e-12
     # a critic with gradient norm 3 pays (3 - 1)^2 = 4
