@@ -131,11 +131,12 @@ class Optimizer(Protocol):
 
 @runtime_checkable
 class Metric(Protocol):
-    """Evaluates a trained model on held-out data; returns named figures (floats)."""
+    """Evaluates a trained model on held-out data; returns named figures (floats), and optionally
+    a "warning" (a string the engine prints once and logs)."""
 
     def evaluate(
         self, model: Model, data: Split, info: DataInfo, *, generator: torch.Generator
-    ) -> Mapping[str, float]: ...
+    ) -> Mapping[str, float | str]: ...
 
 
 @runtime_checkable

@@ -11,7 +11,9 @@ if TYPE_CHECKING:
 
 @runtime_checkable
 class Encoder(Protocol):
-    """q(z|x): x (B, ...) -> the mean and log-variance of a diagonal Gaussian, each (B, Z)."""
+    """q(z|x): x (B, ...) -> the mean and log-variance of a diagonal Gaussian, each (B, Z).
+
+    `latent_dim` is Z. The `vae` model trains encoders as `torch.nn.Module`s."""
 
     latent_dim: int
 
@@ -20,7 +22,13 @@ class Encoder(Protocol):
 
 @runtime_checkable
 class Decoder(Protocol):
-    """p(x|z): z (..., B, Z) -> distribution parameters (..., B, ...) that score and draw data."""
+    """p(x|z): z (..., B, Z) -> distribution parameters (..., B, ...) that score and draw data.
+
+    `discrete` says whether `log_prob` is a log probability mass (Bernoulli pixels, a likelihood
+    of binarised data) rather than a log density. The `vae` model trains decoders as
+    `torch.nn.Module`s."""
+
+    discrete: bool
 
     def __call__(self, z: Tensor) -> Tensor: ...
 

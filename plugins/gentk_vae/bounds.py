@@ -1,9 +1,9 @@
-"""The VAE bounds (SPEC section 2) as plain functions of data, an encoder and a decoder.
+"""The VAE bounds as plain functions of data, an encoder and a decoder.
 
 Encoders map x (B, ...) to (mu, logvar), each (B, Z); decoders map z (..., B, Z) to parameters
-and score x (B, ...) under them (`gentk.interfaces.Decoder`). Everything returned is float32,
-per example, shape (B,) unless stated, so the same code serves training (reduce with a mean)
-and evaluation.
+and score x (B, ...) under them (`Encoder` and `Decoder` of `gentk.families.vae`). Everything
+returned is float32, per example, shape (B,) unless stated, so the same code serves training
+(reduce with a mean) and evaluation.
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from gentk.families.vae import Decoder, Encoder
 from gentk.prob import diag_gaussian_log_prob, gaussian_kl, log_mean_exp
 
 
-def encode(encoder, x: Tensor) -> tuple[Tensor, Tensor]:
+def encode(encoder: Encoder, x: Tensor) -> tuple[Tensor, Tensor]:
     """mu, logvar (B, Z) in float32 (the encoder may have run under bf16 autocast)."""
     mu, logvar = encoder(x)
     return mu.float(), logvar.float()
@@ -29,7 +30,9 @@ def reparameterize(
     return mu + (0.5 * logvar).exp() * eps
 
 
-def elbo_terms(x: Tensor, encoder, decoder, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+def elbo_terms(
+    x: Tensor, encoder: Encoder, decoder: Decoder, generator: torch.Generator | None = None
+) -> tuple[Tensor, Tensor]:
     """One-sample reconstruction term E_q[log p(x|z)] and the analytic KL(q(z|x) || N(0, I)),
     each (B,). The ELBO is their difference."""
     mu, logvar = encode(encoder, x)
@@ -39,7 +42,7 @@ def elbo_terms(x: Tensor, encoder, decoder, generator: torch.Generator | None = 
 
 
 def log_weights(
-    x: Tensor, mu: Tensor, logvar: Tensor, decoder, k: int, generator: torch.Generator | None = None
+    x: Tensor, mu: Tensor, logvar: Tensor, decoder: Decoder, k: int, generator: torch.Generator | None = None
 ) -> Tensor:
     """Importance log-weights log p(x, z_k) - log q(z_k|x) for K draws z_k ~ q(z|x), all in one
     batched pass: x (B, ...), mu and logvar (B, Z) -> (K, B)."""
@@ -50,7 +53,9 @@ def log_weights(
     return log_px_z + log_pz - log_qz
 
 
-def iwae_bound(x: Tensor, encoder, decoder, k: int, generator: torch.Generator | None = None) -> Tensor:
+def iwae_bound(
+    x: Tensor, encoder: Encoder, decoder: Decoder, k: int, generator: torch.Generator | None = None
+) -> Tensor:
     """IWAE_K = log (1/K) sum_k p(x, z_k) / q(z_k|x) (Burda et al. 2016), (B,). K = 1 is a
     one-sample ELBO with the KL estimated by sampling instead of analytically."""
     mu, logvar = encode(encoder, x)
@@ -59,7 +64,7 @@ def iwae_bound(x: Tensor, encoder, decoder, k: int, generator: torch.Generator |
 
 @torch.no_grad()
 def importance_log_likelihood(
-    x: Tensor, encoder, decoder, k: int, chunk: int, generator: torch.Generator | None = None
+    x: Tensor, encoder: Encoder, decoder: Decoder, k: int, chunk: int, generator: torch.Generator | None = None
 ) -> Tensor:
     """log p(x) estimated with K importance samples from the encoder, drawn `chunk` at a time so
     memory stays bounded: (B,). The log-weights of all chunks are kept (K x B floats, small)

@@ -21,6 +21,8 @@ def _flat(t: Tensor, event_dims: int) -> Tensor:
 class Bernoulli(nn.Module):
     """Independent Bernoulli pixels; the parameters are logits."""
 
+    discrete = True  # log_prob is a log probability mass
+
     def __init__(self, shape: tuple[int, ...]):
         super().__init__()
         self.event_dims = len(shape)
@@ -45,6 +47,8 @@ class Gaussian(nn.Module):
     """Diagonal Gaussian with a learned log-variance per data dimension (a parameter of the
     decoder, not an output of the network), clamped to [min_logvar, max_logvar]. For images the
     mean is squashed into [0, 1] by a sigmoid; for points it is the raw output."""
+
+    discrete = False  # log_prob is a log density
 
     def __init__(
         self, shape: tuple[int, ...], *, bounded: bool, init_logvar: float, min_logvar: float, max_logvar: float

@@ -9,10 +9,11 @@ import torch
 
 from gentk.data import batches
 from gentk.errors import GentkError
-from gentk.interfaces import DataInfo, Split
+from gentk.families.vae import Decoder, LatentVariableModel
+from gentk.interfaces import DataInfo, Model, Split
 from gentk.progress import track
 from gentk_vae.bounds import importance_log_likelihood
-from gentk_vae.likelihoods import Bernoulli
+from gentk_vae.configs import NLLConfig
 
 
 class ImportanceNLL:
@@ -20,19 +21,22 @@ class ImportanceNLL:
     examples; the standard error is that of the mean over examples (the spread between
     images, which dominates the Monte Carlo error of each estimate for K in the thousands)."""
 
-    def __init__(self, cfg):
+    def __init__(self, cfg: NLLConfig):
         self.cfg = cfg
 
-    def evaluate(self, model, data: Split, info: DataInfo, *, generator: torch.Generator) -> Mapping[str, float | str]:
-        encoder, decoder = getattr(model, "encoder", None), getattr(model, "decoder", None)
-        if encoder is None or decoder is None:
+    def evaluate(
+        self, model: Model, data: Split, info: DataInfo, *, generator: torch.Generator
+    ) -> Mapping[str, float | str]:
+        if not isinstance(model, LatentVariableModel):
             raise GentkError(
-                "the nll metric needs a model with an encoder and a decoder", hint='use it with model "vae"'
+                f"the nll metric needs a model with an encoder and a decoder; {type(model).__name__} has none",
+                hint='use it with model "vae"',
             )
         if len(data) == 0:
             raise GentkError("the held-out split is empty", hint="give the dataset a test split")
-        encoder.eval()
-        decoder.eval()
+        for net in model.networks().values():
+            net.eval()
+        encoder, decoder = model.encoder, model.decoder
         cfg = self.cfg
         device = model.device
         held = _head(data, cfg.n_examples)
@@ -64,15 +68,14 @@ def _head(data: Split, n: int | None) -> Split:
     return Split(data.x[:n], None if data.y is None else data.y[:n])
 
 
-def _comparability_warning(decoder, info: DataInfo) -> str | None:
+def _comparability_warning(decoder: Decoder, info: DataInfo) -> str | None:
     """Why the number may not be comparable with published binarised-MNIST NLLs."""
-    likelihood = getattr(decoder, "likelihood", None)
-    if isinstance(likelihood, Bernoulli) and not info.binarized:
+    if decoder.discrete and not info.binarized:
         return (
             "Bernoulli likelihood on data that is not binarised: not a normalised likelihood of these "
             "pixels; set data.binarize = true to compare with published figures"
         )
-    if info.kind == "image" and not isinstance(likelihood, Bernoulli):
+    if info.kind == "image" and not decoder.discrete:
         return (
             "continuous density on pixel data: nats are not comparable with binarised-MNIST figures "
             "(use a Bernoulli recipe with binarize = true for that)"

@@ -10,8 +10,10 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from gentk.errors import GentkError
-from gentk.interfaces import Batch, BuildContext, StepContext
+from gentk.families.vae import Decoder, Encoder, VAEObjective
+from gentk.interfaces import Batch, BuildContext, Optimizer, StepContext
 from gentk_vae.bounds import encode
+from gentk_vae.configs import VAEConfig
 
 N_RECONSTRUCTIONS = 32
 
@@ -22,23 +24,28 @@ class VAE:
     Image samples are the decoder's mean (Bernoulli probabilities or the Gaussian mean); point
     samples are drawn from p(x|z), so scatter plots show the learnt density, noise included."""
 
-    def __init__(self, cfg, ctx: BuildContext):
+    def __init__(self, cfg: VAEConfig, ctx: BuildContext):
         self.device = torch.device(ctx.device or "cpu")
+        self.grid_columns: int | None = None
         self.info = ctx.data
-        self.encoder = cfg.encoder.build(ctx).to(self.device)
-        self.decoder = cfg.decoder.build(ctx, latent_dim=self.encoder.latent_dim).to(self.device)
-        self.objective = cfg.objective.build()
-        params = [*self.encoder.parameters(), *self.decoder.parameters()]
-        self.optimizer = cfg.optimizer.build(params)
+        self.encoder: Encoder = cfg.encoder.build(ctx)
+        self.decoder: Decoder = cfg.decoder.build(ctx, latent_dim=self.encoder.latent_dim)
+        self._networks = {"encoder": _network(self.encoder, "encoder"), "decoder": _network(self.decoder, "decoder")}
+        params = []
+        for net in self._networks.values():
+            net.to(self.device)
+            params += list(net.parameters())
+        self.objective: VAEObjective = cfg.objective.build()
+        self.optimizer: Optimizer = cfg.optimizer.build(params)
 
     @property
     def latent_dim(self) -> int:
         return self.encoder.latent_dim
 
     def networks(self) -> Mapping[str, nn.Module]:
-        return {"encoder": self.encoder, "decoder": self.decoder}
+        return dict(self._networks)
 
-    def optimizers(self) -> Mapping[str, torch.optim.Optimizer]:
+    def optimizers(self) -> Mapping[str, Optimizer]:
         return {"optimizer": self.optimizer}
 
     def train_step(self, batch: Batch, ctx: StepContext) -> Mapping[str, Tensor]:
@@ -85,5 +92,15 @@ class VAE:
         return {"reconstructions": pairs}
 
     def _mode(self, *, train: bool) -> None:
-        self.encoder.train(train)
-        self.decoder.train(train)
+        for net in self._networks.values():
+            net.train(train)
+
+
+def _network(part: Encoder | Decoder, what: str) -> nn.Module:
+    """The part as the torch module the model trains, moves and saves."""
+    if not isinstance(part, nn.Module):
+        raise GentkError(
+            f"the vae model trains its {what} with torch, but {type(part).__name__} is not a torch.nn.Module",
+            hint=f"make the {what} a subclass of torch.nn.Module",
+        )
+    return part

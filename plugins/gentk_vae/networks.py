@@ -13,6 +13,14 @@ from torch import Tensor, nn
 
 from gentk.errors import GentkError
 from gentk.interfaces import BuildContext, DataInfo
+from gentk_vae.configs import (
+    ConvDecoderConfig,
+    ConvEncoderConfig,
+    ConvGaussianDecoderConfig,
+    MLPDecoderConfig,
+    MLPEncoderConfig,
+    MLPGaussianDecoderConfig,
+)
 from gentk_vae.likelihoods import Bernoulli, Gaussian
 
 ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU, "silu": nn.SiLU, "tanh": nn.Tanh}
@@ -44,7 +52,7 @@ class GaussianEncoder(nn.Module):
         return mu, logvar
 
 
-def mlp_encoder(cfg, ctx: BuildContext) -> GaussianEncoder:
+def mlp_encoder(cfg: MLPEncoderConfig, ctx: BuildContext) -> GaussianEncoder:
     hidden = list(cfg.hidden)
     body = nn.Sequential(
         Rearrange("b ... -> b (...)"),  # (B, C*H*W) or (B, D)
@@ -53,7 +61,7 @@ def mlp_encoder(cfg, ctx: BuildContext) -> GaussianEncoder:
     return GaussianEncoder(body, hidden[-1] if hidden else ctx.data.numel, cfg.latent_dim)
 
 
-def conv_encoder(cfg, ctx: BuildContext) -> GaussianEncoder:
+def conv_encoder(cfg: ConvEncoderConfig, ctx: BuildContext) -> GaussianEncoder:
     c, h, w = _image_shape(ctx.data, len(cfg.channels), "conv_gaussian encoder")
     act = ACTIVATIONS[cfg.activation]
     layers: list[nn.Module] = []
@@ -70,14 +78,16 @@ def conv_encoder(cfg, ctx: BuildContext) -> GaussianEncoder:
 
 
 # -- decoders -----------------------------------------------------------------------------------
-class Decoder(nn.Module):
+class LikelihoodDecoder(nn.Module):
     """p(x|z): a network from z (..., Z) to raw outputs in data shape (..., *shape), then a
-    likelihood that reads them as distribution parameters."""
+    likelihood that reads them as distribution parameters. `discrete` is True for Bernoulli
+    pixels (a probability mass), False for a Gaussian density."""
 
     def __init__(self, net: nn.Module, likelihood: Bernoulli | Gaussian):
         super().__init__()
         self.net = net
         self.likelihood = likelihood
+        self.discrete: bool = likelihood.discrete
 
     def forward(self, z: Tensor) -> Tensor:
         return self.likelihood(self.net(z))
@@ -97,7 +107,7 @@ class ConvNet(nn.Module):
     """z (..., Z) -> image (..., C, H, W): an MLP to a small feature map, then upsampling blocks
     that each double the resolution (transposed convolution or resize-convolution)."""
 
-    def __init__(self, cfg, data: DataInfo, latent_dim: int):
+    def __init__(self, cfg: ConvDecoderConfig, data: DataInfo, latent_dim: int):
         super().__init__()
         c, h, w = _image_shape(data, len(cfg.channels), "conv decoder")
         scale = 2 ** len(cfg.channels)
@@ -130,14 +140,14 @@ def _upsample(c_in: int, c_out: int, how: str, mode: str) -> nn.Module:
     return nn.Sequential(nn.Upsample(scale_factor=2, mode=mode), nn.Conv2d(c_in, c_out, 3, padding=1))
 
 
-def _mlp_net(cfg, data: DataInfo, latent_dim: int) -> nn.Sequential:
+def _mlp_net(cfg: MLPDecoderConfig, data: DataInfo, latent_dim: int) -> nn.Sequential:
     return nn.Sequential(
         mlp([latent_dim, *cfg.hidden, data.numel], cfg.activation, last_activation=False),
         nn.Unflatten(-1, data.shape),  # (..., *shape)
     )
 
 
-def _gaussian(cfg, data: DataInfo) -> Gaussian:
+def _gaussian(cfg: MLPGaussianDecoderConfig | ConvGaussianDecoderConfig, data: DataInfo) -> Gaussian:
     return Gaussian(
         data.shape,
         bounded=data.kind == "image",
@@ -156,20 +166,20 @@ def _bernoulli(name: str, data: DataInfo) -> Bernoulli:
     return Bernoulli(data.shape)
 
 
-def mlp_bernoulli(cfg, ctx: BuildContext, *, latent_dim: int) -> Decoder:
-    return Decoder(_mlp_net(cfg, ctx.data, latent_dim), _bernoulli("mlp_bernoulli", ctx.data))
+def mlp_bernoulli(cfg: MLPDecoderConfig, ctx: BuildContext, *, latent_dim: int) -> LikelihoodDecoder:
+    return LikelihoodDecoder(_mlp_net(cfg, ctx.data, latent_dim), _bernoulli("mlp_bernoulli", ctx.data))
 
 
-def mlp_gaussian(cfg, ctx: BuildContext, *, latent_dim: int) -> Decoder:
-    return Decoder(_mlp_net(cfg, ctx.data, latent_dim), _gaussian(cfg, ctx.data))
+def mlp_gaussian(cfg: MLPGaussianDecoderConfig, ctx: BuildContext, *, latent_dim: int) -> LikelihoodDecoder:
+    return LikelihoodDecoder(_mlp_net(cfg, ctx.data, latent_dim), _gaussian(cfg, ctx.data))
 
 
-def conv_bernoulli(cfg, ctx: BuildContext, *, latent_dim: int) -> Decoder:
-    return Decoder(ConvNet(cfg, ctx.data, latent_dim), _bernoulli("conv_bernoulli", ctx.data))
+def conv_bernoulli(cfg: ConvDecoderConfig, ctx: BuildContext, *, latent_dim: int) -> LikelihoodDecoder:
+    return LikelihoodDecoder(ConvNet(cfg, ctx.data, latent_dim), _bernoulli("conv_bernoulli", ctx.data))
 
 
-def conv_gaussian(cfg, ctx: BuildContext, *, latent_dim: int) -> Decoder:
-    return Decoder(ConvNet(cfg, ctx.data, latent_dim), _gaussian(cfg, ctx.data))
+def conv_gaussian(cfg: ConvGaussianDecoderConfig, ctx: BuildContext, *, latent_dim: int) -> LikelihoodDecoder:
+    return LikelihoodDecoder(ConvNet(cfg, ctx.data, latent_dim), _gaussian(cfg, ctx.data))
 
 
 def _image_shape(data: DataInfo, n_halvings: int, what: str) -> tuple[int, int, int]:

@@ -8,6 +8,7 @@ import torch
 
 from gentk import api
 from gentk.errors import GentkError, RecipeError
+from gentk.families.vae import Decoder, Encoder, LatentVariableModel
 from gentk.interfaces import Batch, BuildContext, DataInfo, HasFigures, Model, Split, StepContext
 from gentk.recipe import load_recipe, resolve_component
 
@@ -21,8 +22,10 @@ BF16 = StepContext(0, 0, lambda: torch.autocast("cpu", dtype=torch.bfloat16), to
 
 
 def vae(info=IMAGES, **table):
-    small = {"encoder": {"use": "mlp_gaussian", "latent_dim": 3, "hidden": [16]},
-             "decoder": {"use": "mlp_bernoulli", "hidden": [16]}}
+    small = {
+        "encoder": {"use": "mlp_gaussian", "latent_dim": 3, "hidden": [16]},
+        "decoder": {"use": "mlp_bernoulli", "hidden": [16]},
+    }
     return resolve_component("model", {"use": "vae", **small, **table}).build(BuildContext(info, torch.device("cpu")))
 
 
@@ -36,11 +39,15 @@ def binary_images(n=16, seed=0):
 
 
 # -- networks -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("table", [
-    "mlp_bernoulli", "mlp_gaussian",
-    {"use": "conv_bernoulli", "channels": [4, 8], "hidden": 16, "upsample": "transposed"},
-    {"use": "conv_gaussian", "channels": [4, 8], "hidden": 16, "upsample": "resize", "resize_mode": "bilinear"},
-])
+@pytest.mark.parametrize(
+    "table",
+    [
+        "mlp_bernoulli",
+        "mlp_gaussian",
+        {"use": "conv_bernoulli", "channels": [4, 8], "hidden": 16, "upsample": "transposed"},
+        {"use": "conv_gaussian", "channels": [4, 8], "hidden": 16, "upsample": "resize", "resize_mode": "bilinear"},
+    ],
+)
 def test_decoders_take_any_leading_dims_and_score_per_example(table):
     dec = decoder(table)
     params = dec(torch.randn(5, 4, 3))  # (K, B, Z)
@@ -145,6 +152,9 @@ class _Exact:
     def __init__(self, encoder, decoder):
         self.encoder, self.decoder, self.device = encoder, decoder, torch.device("cpu")
 
+    def networks(self):
+        return {"encoder": self.encoder, "decoder": self.decoder}
+
 
 def nll_metric(**table):
     return resolve_component("metric", {"use": "nll", **table}).build()
@@ -154,8 +164,9 @@ def test_nll_metric_equals_exact_likelihood_with_the_true_posterior():
     enc, dec, log_px = linear_gaussian.build(4, 2, [1.2, 0.4], 0.5, seed=2)
     x = linear_gaussian.sample_x(4, 30, 2)
     info = DataInfo(shape=(4,), kind="points")
-    result = nll_metric(k=20, batch_size=7, chunk=6).evaluate(_Exact(enc, dec), Split(x), info,
-                                                              generator=torch.Generator())
+    result = nll_metric(k=20, batch_size=7, chunk=6).evaluate(
+        _Exact(enc, dec), Split(x), info, generator=torch.Generator()
+    )
     exact = log_px(x)
     assert result["nll"] == pytest.approx(-exact.mean().item(), abs=1e-3)
     assert result["nll_stderr"] == pytest.approx(exact.std().item() / 30**0.5, rel=1e-2)
@@ -174,6 +185,43 @@ def test_nll_metric_warns_when_numbers_are_not_comparable_and_rejects_other_mode
         nll_metric().evaluate(object(), split, IMAGES, generator=torch.Generator())
 
 
+class _NoLatents:
+    """A model that satisfies `Model` but has no encoder or decoder."""
+
+    device = torch.device("cpu")
+    grid_columns = None
+
+    def networks(self):
+        return {}
+
+    def optimizers(self):
+        return {}
+
+    def train_step(self, batch, ctx):
+        return {"loss": 0.0}
+
+    def sample(self, n, *, generator, labels=None, **options):
+        return torch.zeros(n, 1, 8, 8)
+
+
+def test_default_vae_satisfies_its_protocols_and_nll_rejects_models_without_latents():
+    """Catches a `vae` model that drifts from the protocols the engine and the nll metric rely on
+    (a missing `device` or `grid_columns`, an encoder or decoder kept under another name or
+    missing a member such as the decoder's `discrete`), and an nll metric that probes models
+    with getattr again, so that a model without latents fails with an AttributeError deep in
+    the metric instead of a GentkError that names what the model lacks."""
+    model = resolve_component("model", {"use": "vae"}).build(BuildContext(IMAGES, torch.device("cpu")))
+    assert isinstance(model, Model) and isinstance(model, LatentVariableModel)
+    assert isinstance(model.encoder, Encoder) and isinstance(model.decoder, Decoder)
+    assert model.grid_columns is None and model.decoder.discrete
+    other = _NoLatents()
+    assert isinstance(other, Model) and not isinstance(other, LatentVariableModel)
+    split = Split(binary_images(4).to(torch.uint8))
+    with pytest.raises(GentkError, match="encoder and a decoder") as caught:
+        nll_metric(k=2).evaluate(other, split, IMAGES, generator=torch.Generator())
+    assert "_NoLatents" in str(caught.value)
+
+
 # -- recipes ------------------------------------------------------------------------------------
 VAE_RECIPES = sorted(p for pattern in ("vae_*.toml", "beta_vae_*.toml", "iwae_*.toml") for p in RECIPES.glob(pattern))
 
@@ -183,14 +231,22 @@ def test_recipes_resolve_and_can_switch_to_an_image_folder(path):
     recipe = load_recipe(path)
     assert recipe.description and recipe.model.name == "vae"
     if recipe.data.name != "toy2d":
-        switched = load_recipe(path, ["data.use=image_folder", "data.path=/some/folder"])
+        # switching `use` drops the old dataset's keys, so the binarisation is set again
+        binarize = str(recipe.data.config.binarize).lower()
+        switched = load_recipe(path, ["data.use=image_folder", "data.path=/some/folder", f"data.binarize={binarize}"])
         assert switched.data.name == "image_folder"
         assert switched.data.config.binarize == recipe.data.config.binarize
 
 
 def test_toy_recipe_trains_evaluates_and_samples(tmp_path):
-    overrides = ["run.epochs=1", "run.steps_per_epoch=5", "run.n_samples=16", "metrics.0.k=4",
-                 "data.n_train=400", "data.n_test=50"]
+    overrides = [
+        "run.epochs=1",
+        "run.steps_per_epoch=5",
+        "run.n_samples=16",
+        "metrics.0.k=4",
+        "data.n_train=400",
+        "data.n_test=50",
+    ]
     run = api.train(RECIPES / "vae_toy.toml", overrides=overrides, out=tmp_path)
     assert (run.path / "figures" / "samples_epoch001.png").exists()
     result = run.evaluate("nll", k=8)
