@@ -13,7 +13,8 @@ if TYPE_CHECKING:
 @runtime_checkable
 class Denoiser(Protocol):
     """eps_theta(x_t, t, y): noisy images (B, C, H, W), integer step indices (B,), labels (B,) or
-    None (None, or the value `num_classes`, is the null label) -> predicted noise (B, C, H, W)."""
+    None (None, or the value `num_classes`, is the null label) -> predicted noise (B, C, H, W).
+    A model that trains its denoiser needs a torch `nn.Module` (the `ddpm` model checks)."""
 
     def __call__(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor: ...
 
@@ -21,21 +22,27 @@ class Denoiser(Protocol):
 @runtime_checkable
 class NoiseSchedule(Protocol):
     """A diffusion noise schedule with its coefficients, indices t = 0..T-1 (index t is the
-    paper's step t + 1); tables are float32 (T,) tensors on the schedule's device."""
+    paper's step t + 1); tables are float32 (T,) tensors on the schedule's device.
+
+    betas                 beta_t of each step
+    posterior_variance    beta~_t = beta_t (1 - abar_{t-1}) / (1 - abar_t), 0 at index 0
+    """
 
     num_steps: int
     device: torch.device
     betas: Tensor
-    alphas_cumprod: Tensor
+    posterior_variance: Tensor
 
-    def to(self, device: torch.device | str) -> NoiseSchedule: ...
+    def to(self, device: torch.device | str) -> NoiseSchedule:
+        """The schedule with its tables on `device` (may be self, moved)."""
+        ...
 
     def alpha_bar(self, t: Tensor) -> Tensor:
         """alpha-bar in float64 at indices t, where index -1 is the clean data (alpha-bar = 1)."""
         ...
 
     def q_sample(self, x0: Tensor, t: Tensor, noise: Tensor) -> Tensor:
-        """A draw from q(x_t | x_0)."""
+        """A draw from q(x_t | x_0): sqrt(abar_t) x0 + sqrt(1 - abar_t) noise."""
         ...
 
     def q_mean_var(self, x0: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
@@ -46,19 +53,25 @@ class NoiseSchedule(Protocol):
         """Mean and variance of q(x_{t-1} | x_t, x_0)."""
         ...
 
+    def predict_x0(self, xt: Tensor, t: Tensor, eps: Tensor) -> Tensor:
+        """The x0 a noise prediction implies: (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)."""
+        ...
+
 
 EpsFn = Callable[["Tensor", "Tensor"], "Tensor"]
 """A noise prediction eps(x_t, t): (B, ...), (B,) -> (B, ...), guidance already applied."""
 
 StepHook = Callable[[int, "Tensor"], None]
-"""Called with (time, x) at the start (time T) and after each step (time of the new state)."""
+"""Called with (time, x) at the start (time T) and after each step (time of the new state), where
+time is the paper's step number: index + 1, 0 being the final sample."""
 
 
 @runtime_checkable
 class DiffusionSampler(Protocol):
     """A reverse-process stepping rule. The sampling loop starts from N(0, I) at index T-1 and
     calls `step` down `timesteps(T)`; a step goes from index t to index s < t, s = -1 being the
-    clean sample. `eps` is the (guided) noise prediction the model provides."""
+    clean sample. `eps` is the (guided) noise prediction the model provides: a sampler never
+    calls the denoiser itself (a step may call `eps` more than once, a corrector say)."""
 
     def timesteps(self, num_steps: int) -> Sequence[int]:
         """Step indices visited, descending from T-1."""
@@ -95,9 +108,13 @@ class DiffusionObjective(Protocol):
 
 @runtime_checkable
 class DiffusionModel(Protocol):
-    """A trained diffusion model as its metrics see it (the `vlb` metric)."""
+    """A capability of a `Model`: a trained diffusion model as its metrics see it (the `vlb`
+    metric). `num_classes` is 0 for an unconditional model; the denoiser reads labels 0..K-1
+    and the null label K."""
 
     schedule: NoiseSchedule
     num_classes: int
 
-    def eval_denoiser(self) -> Denoiser: ...
+    def eval_denoiser(self) -> Denoiser:
+        """The network to evaluate with (the weight average, say), in eval mode."""
+        ...

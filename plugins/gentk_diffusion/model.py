@@ -11,18 +11,27 @@ import torch
 from torch import Tensor, nn
 
 from gentk.errors import GentkError
-from gentk.interfaces import Batch, BuildContext, StepContext
-from gentk.registry import Spec
+from gentk.families.diffusion import (
+    Denoiser,
+    DiffusionObjective,
+    DiffusionSampler,
+    EpsFn,
+    NoiseSchedule,
+    StepHook,
+)
+from gentk.interfaces import Batch, BuildContext, Figures, Optimizer, StepContext
+from gentk.recipe import resolve_component
+from gentk_diffusion.configs import DDPMConfig
 from gentk_diffusion.ema import EMA
-from gentk_diffusion.samplers import DiffusionSampler, EpsModel, guided_eps
+from gentk_diffusion.samplers import guided_eps
 
 SAMPLE_OPTIONS = ("sampler", "steps", "guidance")
 
 
 class DDPM:
-    """Denoising diffusion model; see `DDPMConfig` for the options."""
+    """Denoising diffusion model (a `Model` and a `DiffusionModel`); see `DDPMConfig` for the options."""
 
-    def __init__(self, cfg, ctx: BuildContext):
+    def __init__(self, cfg: DDPMConfig, ctx: BuildContext):
         info = ctx.data
         if info.kind != "image":
             raise GentkError("the ddpm model needs image data", hint="choose an image dataset")
@@ -33,14 +42,22 @@ class DDPM:
             )
         self.cfg = cfg
         self.info = info
-        self.device = ctx.device or torch.device("cpu")
+        self.device: torch.device = ctx.device or torch.device("cpu")
         self.autocast = ctx.autocast
-        self.num_classes = info.num_classes if cfg.conditional else 0
+        self.num_classes: int = info.num_classes if cfg.conditional else 0
         net_ctx = BuildContext(attrs.evolve(info, num_classes=self.num_classes), self.device)
-        self.denoiser: nn.Module = cfg.denoiser.build(net_ctx).to(self.device)
-        self.schedule = cfg.schedule.build().to(self.device)
-        self.objective = cfg.objective.build()
-        self.optimizer = cfg.optimizer.build(self.denoiser.parameters())
+        denoiser: Denoiser = cfg.denoiser.build(net_ctx)
+        if not isinstance(denoiser, nn.Module):
+            raise GentkError(
+                f"denoiser {cfg.denoiser.name!r} is not a torch nn.Module: the ddpm model trains its parameters",
+                hint="build the denoiser as an nn.Module",
+            )
+        self.denoiser = denoiser.to(self.device)
+        schedule: NoiseSchedule = cfg.schedule.build()
+        self.schedule: NoiseSchedule = schedule.to(self.device)
+        self.objective: DiffusionObjective = cfg.objective.build()
+        self.sampler: DiffusionSampler = cfg.sampler.build()
+        self.optimizer: Optimizer = cfg.optimizer.build(self.denoiser.parameters())
         self.ema = EMA(self.denoiser, cfg.ema_decay, cfg.ema_warmup) if cfg.ema_decay > 0 else None
         self.grid_columns: int | None = None  # row length of the last sample grid (one row per class)
 
@@ -48,10 +65,10 @@ class DDPM:
     def networks(self) -> Mapping[str, nn.Module]:
         return {"denoiser": self.denoiser}
 
-    def optimizers(self) -> Mapping[str, torch.optim.Optimizer]:
+    def optimizers(self) -> Mapping[str, Optimizer]:
         return {"denoiser": self.optimizer}
 
-    def train_step(self, batch: Batch, ctx: StepContext) -> Mapping[str, float]:
+    def train_step(self, batch: Batch, ctx: StepContext) -> Figures:
         self.denoiser.train()
         x0 = batch.x * 2 - 1  # (B, C, H, W) in [-1, 1]
         y = batch.y if self.num_classes else None
@@ -75,7 +92,7 @@ class DDPM:
             self.ema.load_state_dict(state["ema"])
 
     # -- sampling ---------------------------------------------------------------------------------
-    def eval_denoiser(self) -> nn.Module:
+    def eval_denoiser(self) -> Denoiser:
         """The network used for sampling and evaluation (the EMA copy by default), in eval mode."""
         net = self.ema.shadow if self.ema is not None and self.cfg.sample_with_ema else self.denoiser
         return net.eval()
@@ -90,7 +107,9 @@ class DDPM:
         labels = self._labels(n, labels)
         n = len(labels) if labels is not None else n
         self.grid_columns = n // self.num_classes if per_class else None
-        x = sampler.sample(self._eps_model(labels, guidance), (n, *self.info.shape), generator=generator)
+        x = sampler.sample(
+            self._guided_eps(labels, guidance), self.schedule, (n, *self.info.shape), generator=generator
+        )
         return self.to_images(x)
 
     def figures(self, batch: Batch, *, generator: torch.Generator) -> Mapping[str, Tensor]:
@@ -106,9 +125,13 @@ class DDPM:
                 if time <= want and want not in frames:
                     frames[want] = self.to_images(x)
 
-        sampler = self._sampler(None, None)
-        sampler.sample(
-            self._eps_model(labels, self.cfg.guidance), (count, *self.info.shape), generator=generator, on_step=keep
+        keep_frames: StepHook = keep
+        self.sampler.sample(
+            self._guided_eps(labels, self.cfg.guidance),
+            self.schedule,
+            (count, *self.info.shape),
+            generator=generator,
+            on_step=keep_frames,
         )
         grid = torch.stack([frames[t] for t in times], dim=1).flatten(0, 1)  # (count * len(times), C, H, W)
         from torchvision.utils import make_grid
@@ -120,10 +143,11 @@ class DDPM:
         """[-1, 1] -> [0, 1]."""
         return ((x.clamp(-1, 1) + 1) / 2).float()
 
-    def _eps_model(self, labels: Tensor | None, guidance: float) -> EpsModel:
-        return EpsModel(guided_eps(self._denoise_in_run_precision(), labels, guidance, self.num_classes), self.schedule)
+    def _guided_eps(self, labels: Tensor | None, guidance: float) -> EpsFn:
+        """The guided noise prediction the samplers draw from (labels None: unconditional)."""
+        return guided_eps(self._denoise_in_run_precision(), labels, guidance, self.num_classes)
 
-    def _denoise_in_run_precision(self):
+    def _denoise_in_run_precision(self) -> Denoiser:
         """The sampling denoiser under the run's autocast (bf16 runs sample in bf16 too); the
         sampler's arithmetic stays in fp32."""
         net, autocast = self.eval_denoiser(), self.autocast
@@ -153,21 +177,17 @@ class DDPM:
         return sampler, self.cfg.guidance if guidance is None else float(guidance)
 
     def _sampler(self, name: str | None, steps: int | None) -> DiffusionSampler:
-        """The recipe's sampler, or the one named (e.g. on the command line), with `steps` if given."""
+        """The recipe's sampler, or the one named (e.g. on the command line; only samplers that
+        provide `DiffusionSampler` fit), with `steps` if given."""
+        if name is None and steps is None:
+            return self.sampler
         if name is None:
             spec = self.cfg.sampler
-            if steps is not None:
-                spec = Spec(spec.component, attrs.evolve(spec.config, steps=steps))
+            spec = attrs.evolve(spec, config=attrs.evolve(spec.config, steps=steps))
         else:
-            from gentk.recipe import resolve_component
-
-            spec = resolve_component("sampler", {"use": name, **({"steps": steps} if steps is not None else {})})
-        sampler = spec.build()
-        if not isinstance(sampler, DiffusionSampler):
-            raise GentkError(
-                f"sampler {spec.name!r} does not draw from a diffusion model",
-                hint="use ancestral, ddim or ddpm_langevin",
-            )
+            table = {"use": name, **({"steps": steps} if steps is not None else {})}
+            spec = resolve_component("sampler", table, accepts=DiffusionSampler)
+        sampler: DiffusionSampler = spec.build()
         return sampler
 
     def _labels(self, n: int, labels: Tensor | int | None) -> Tensor | None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from gentk_diffusion.schedules import DiffusionSchedule
+from gentk.families.diffusion import Denoiser, NoiseSchedule
+from gentk_diffusion.configs import DDPMObjectiveConfig
 
 
 def drop_labels(y: Tensor, p: float, null: int) -> Tensor:
@@ -17,18 +18,18 @@ def drop_labels(y: Tensor, p: float, null: int) -> Tensor:
 
 
 class DDPMObjective:
-    """`objective(denoiser, schedule, x0, y=None, num_classes=0) -> scalar loss`.
+    """`objective(denoiser, schedule, x0, y=None, num_classes=0) -> scalar loss` (a `DiffusionObjective`).
 
     x0 (B, C, H, W) in [-1, 1]; t is drawn uniformly from all T steps and eps from N(0, I) with
     torch's global generator (seeded by the engine). Labels are dropped to the null label
     `num_classes` with probability `p_uncond`.
     """
 
-    def __init__(self, cfg):
+    def __init__(self, cfg: DDPMObjectiveConfig):
         self.p_uncond = cfg.p_uncond
 
     def __call__(
-        self, denoiser, schedule: DiffusionSchedule, x0: Tensor, y: Tensor | None = None, num_classes: int = 0
+        self, denoiser: Denoiser, schedule: NoiseSchedule, x0: Tensor, y: Tensor | None = None, num_classes: int = 0
     ) -> Tensor:
         t = torch.randint(0, schedule.num_steps, (x0.shape[0],), device=x0.device)  # (B,)
         noise = torch.randn_like(x0)

@@ -12,6 +12,8 @@ import math
 import torch
 from torch import Tensor
 
+from gentk_diffusion.configs import CosineScheduleConfig, LinearScheduleConfig
+
 
 def extract(values: Tensor, t: Tensor, like: Tensor) -> Tensor:
     """Per-step coefficients values[t] (B,) broadcast against a batch `like` (B, ...)."""
@@ -20,7 +22,21 @@ def extract(values: Tensor, t: Tensor, like: Tensor) -> Tensor:
 
 
 class DiffusionSchedule:
-    """Every coefficient of the forward process and its posterior, from the betas."""
+    """Every coefficient of the forward process and its posterior, from the betas (a
+    `NoiseSchedule`). The tables are float32 (T,) on `device`, except `alphas_cumprod_padded`
+    (T + 1,), kept in float64."""
+
+    num_steps: int
+    device: torch.device
+    betas: Tensor
+    alphas: Tensor
+    alphas_cumprod: Tensor
+    alphas_cumprod_prev: Tensor
+    sqrt_alphas_cumprod: Tensor
+    sqrt_one_minus_alphas_cumprod: Tensor
+    posterior_variance: Tensor
+    posterior_log_variance: Tensor
+    alphas_cumprod_padded: Tensor
 
     def __init__(self, betas: Tensor):
         betas = betas.double()
@@ -92,12 +108,12 @@ def posterior_between(x0: Tensor, xt: Tensor, abar_t: Tensor, abar_s: Tensor) ->
     return coef_x0.to(xt.dtype) * x0 + coef_xt.to(xt.dtype) * xt, var.to(xt.dtype)
 
 
-def linear(cfg) -> DiffusionSchedule:
+def linear(cfg: LinearScheduleConfig) -> DiffusionSchedule:
     """Betas spaced linearly from beta_start to beta_end (Ho et al. 2020)."""
     return DiffusionSchedule(torch.linspace(cfg.beta_start, cfg.beta_end, cfg.num_steps, dtype=torch.float64))
 
 
-def cosine(cfg) -> DiffusionSchedule:
+def cosine(cfg: CosineScheduleConfig) -> DiffusionSchedule:
     """abar_t = f(t)/f(0), f(t) = cos^2(((t/T + s)/(1 + s)) pi/2) (Nichol & Dhariwal 2021)."""
     steps = torch.arange(cfg.num_steps + 1, dtype=torch.float64) / cfg.num_steps
     f = torch.cos((steps + cfg.offset) / (1 + cfg.offset) * math.pi / 2).pow(2)

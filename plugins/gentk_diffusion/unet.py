@@ -15,6 +15,8 @@ from torch import Tensor, nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from gentk.errors import GentkError
+from gentk.interfaces import BuildContext
+from gentk_diffusion.configs import UNetConfig
 
 
 def sinusoidal_embedding(t: Tensor, dim: int, max_period: float = 10_000.0) -> Tensor:
@@ -72,7 +74,7 @@ class SelfAttention(nn.Module):
 class Level(nn.Module):
     """One ResNet block, followed by attention at the resolutions that ask for it."""
 
-    def __init__(self, c_in: int, c_out: int, emb_dim: int, cfg, attend: bool):
+    def __init__(self, c_in: int, c_out: int, emb_dim: int, cfg: UNetConfig, attend: bool):
         super().__init__()
         self.res = ResBlock(c_in, c_out, emb_dim, cfg.dropout, cfg.norm_groups)
         self.attn = SelfAttention(c_out, cfg.num_heads, cfg.norm_groups, cfg.attention_backend) if attend else None
@@ -107,7 +109,7 @@ class Upsample(nn.Module):
 class UNet(nn.Module):
     """eps_theta(x_t, t, y) for images (B, C, H, W) of any size, odd sides included."""
 
-    def __init__(self, cfg, channels_in: int, size: int, num_classes: int = 0):
+    def __init__(self, cfg: UNetConfig, channels_in: int, size: int, num_classes: int = 0):
         super().__init__()
         ch, emb_dim = cfg.channels, 4 * cfg.channels
         widths = [ch * m for m in cfg.channel_mult]
@@ -144,8 +146,9 @@ class UNet(nn.Module):
             if i > 0:
                 self.up.append(Upsample(c))
                 res = size_at_level(size, i - 1)
-        self.out = nn.Sequential(nn.GroupNorm(cfg.norm_groups, c), nn.SiLU(), nn.Conv2d(c, channels_in, 3, padding=1))
-        nn.init.zeros_(self.out[-1].weight)
+        out_conv = nn.Conv2d(c, channels_in, 3, padding=1)
+        nn.init.zeros_(out_conv.weight)
+        self.out = nn.Sequential(nn.GroupNorm(cfg.norm_groups, c), nn.SiLU(), out_conv)
         if self.channels_last:
             self.to(memory_format=torch.channels_last)
 
@@ -183,7 +186,7 @@ def size_at_level(size: int, level: int) -> int:
     return size
 
 
-def build_unet(cfg, ctx) -> UNet:
+def build_unet(cfg: UNetConfig, ctx: BuildContext) -> UNet:
     """Factory: sizes the U-Net from the data (channels, side, number of classes)."""
     info = ctx.data
     if info.kind != "image" or len(info.shape) != 3:

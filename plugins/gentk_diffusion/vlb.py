@@ -11,9 +11,11 @@ from torch import Tensor
 
 from gentk.data import to_float
 from gentk.errors import GentkError
-from gentk.interfaces import DataInfo, Split
+from gentk.families.diffusion import Denoiser, DiffusionModel, NoiseSchedule
+from gentk.interfaces import DataInfo, Model, Split
 from gentk.prob import gaussian_kl
-from gentk_diffusion.schedules import DiffusionSchedule, extract
+from gentk_diffusion.configs import VLBConfig
+from gentk_diffusion.schedules import extract
 
 BIN = 1.0 / 255.0  # half the width of one of 256 pixel levels in [-1, 1]
 
@@ -42,23 +44,25 @@ def strata(num_terms: int, k: int | None, batch: int, generator: torch.Generator
 
 
 class VLB:
-    """`evaluate(model, split, info, generator)` -> bits/dim of the bound with its standard error."""
+    """`evaluate(model, split, info, generator)` -> bits/dim of the bound with its standard error,
+    for a model that is a `DiffusionModel`."""
 
-    def __init__(self, cfg):
+    def __init__(self, cfg: VLBConfig):
         self.cfg = cfg
 
     @torch.no_grad()
-    def evaluate(self, model, data: Split, info: DataInfo, *, generator: torch.Generator) -> Mapping[str, float]:
-        if not hasattr(model, "schedule") or not hasattr(model, "eval_denoiser"):
+    def evaluate(self, model: Model, data: Split, info: DataInfo, *, generator: torch.Generator) -> Mapping[str, float]:
+        if not isinstance(model, DiffusionModel):
             raise GentkError("the vlb metric needs a diffusion model", hint="use it with model `ddpm`")
         n = min(self.cfg.n_examples, len(data))
-        nats = []
+        labels = data.y if self.cfg.conditional and model.num_classes else None
+        parts = []
         for start in range(0, n, self.cfg.batch_size):
             stop = min(n, start + self.cfg.batch_size)
             x0 = to_float(data.x[start:stop], info).to(model.device) * 2 - 1  # (B, C, H, W)
-            y = data.y[start:stop].to(model.device) if self._conditional(model, data) else None
-            nats.append(self._bound(model, x0, y, generator))
-        nats = torch.cat(nats)  # (n, 3): L_T, sum of L_{t-1}, L_0 in nats per image
+            y = labels[start:stop].to(model.device) if labels is not None else None
+            parts.append(self._bound(model, x0, y, generator))
+        nats = torch.cat(parts)  # (n, 3): L_T, sum of L_{t-1}, L_0 in nats per image
         bits = nats / (info.numel * math.log(2))
         total = bits.sum(dim=1)
         stderr = total.std(unbiased=True).item() / math.sqrt(n) if n > 1 else 0.0
@@ -71,12 +75,9 @@ class VLB:
             "decoder_bpd": means[2].item(),
         }
 
-    def _conditional(self, model, data: Split) -> bool:
-        return bool(self.cfg.conditional and getattr(model, "num_classes", 0) and data.y is not None)
-
-    def _bound(self, model, x0: Tensor, y: Tensor | None, generator: torch.Generator) -> Tensor:
+    def _bound(self, model: DiffusionModel, x0: Tensor, y: Tensor | None, generator: torch.Generator) -> Tensor:
         """Per-image terms (B, 3) in nats: L_T, the (estimated) sum of L_{t-1}, and L_0."""
-        sched: DiffusionSchedule = model.schedule
+        sched = model.schedule
         net = model.eval_denoiser()
         b = x0.shape[0]
         last = torch.full((b,), sched.num_steps - 1, device=x0.device, dtype=torch.long)
@@ -91,7 +92,7 @@ class VLB:
         return torch.stack([prior, middle, decoder], dim=1)
 
     def _reverse(
-        self, net, sched: DiffusionSchedule, x0: Tensor, y: Tensor | None, t: Tensor, generator: torch.Generator
+        self, net: Denoiser, sched: NoiseSchedule, x0: Tensor, y: Tensor | None, t: Tensor, generator: torch.Generator
     ) -> tuple[Tensor, Tensor, Tensor]:
         """x_t ~ q(x_t|x_0), and the model's mean and log-variance of p(x_{t-1}|x_t)."""
         noise = torch.randn(x0.shape, generator=generator, device=generator.device).to(x0.device)
@@ -102,13 +103,17 @@ class VLB:
         table[0] = sched.posterior_variance[1]  # beta~_1 = 0: the decoder uses beta~_2, as Ho et al. do
         return xt, mean, extract(table.log(), t, x0).expand_as(x0)
 
-    def _kl_term(self, net, sched, x0, y, t, generator) -> Tensor:
+    def _kl_term(
+        self, net: Denoiser, sched: NoiseSchedule, x0: Tensor, y: Tensor | None, t: Tensor, generator: torch.Generator
+    ) -> Tensor:
         """L_{t-1} = KL(q(x_{t-1}|x_t, x_0) || p(x_{t-1}|x_t)) per image (B,)."""
         xt, mean_p, log_var_p = self._reverse(net, sched, x0, y, t, generator)
         mean_q, var_q = sched.posterior(x0, xt, t)
         return gaussian_kl(_flat(mean_q), _flat(var_q.log().expand_as(x0)), _flat(mean_p), _flat(log_var_p))
 
-    def _decoder_nll(self, net, sched, x0, y, generator) -> Tensor:
+    def _decoder_nll(
+        self, net: Denoiser, sched: NoiseSchedule, x0: Tensor, y: Tensor | None, generator: torch.Generator
+    ) -> Tensor:
         """L_0 = -log p(x_0|x_1) under the discretised Gaussian decoder, per image (B,)."""
         t = torch.zeros(x0.shape[0], device=x0.device, dtype=torch.long)
         _, mean, log_var = self._reverse(net, sched, x0, y, t, generator)

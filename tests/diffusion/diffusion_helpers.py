@@ -5,8 +5,16 @@ import torch
 from gentk.interfaces import BuildContext, DataInfo
 from gentk.recipe import resolve_component
 
-TINY_UNET = {"use": "unet", "channels": 8, "channel_mult": [1, 2], "num_res_blocks": 1,
-             "attention_resolutions": [4], "num_heads": 2, "norm_groups": 4, "dropout": 0.0}
+TINY_UNET = {
+    "use": "unet",
+    "channels": 8,
+    "channel_mult": [1, 2],
+    "num_res_blocks": 1,
+    "attention_resolutions": [4],
+    "num_heads": 2,
+    "norm_groups": 4,
+    "dropout": 0.0,
+}
 
 
 def build_schedule(name: str = "linear", **options):
@@ -14,7 +22,13 @@ def build_schedule(name: str = "linear", **options):
 
 
 def build_model(num_classes: int = 0, shape=(1, 8, 8), **options):
-    table = {"use": "ddpm", "denoiser": TINY_UNET, "schedule": {"use": "linear", "num_steps": 20},
-             "conditional": num_classes > 0, "sampler": {"use": "ddim", "steps": 5}, **options}
+    table = {
+        "use": "ddpm",
+        "denoiser": TINY_UNET,
+        "schedule": {"use": "linear", "num_steps": 20},
+        "conditional": num_classes > 0,
+        "sampler": {"use": "ddim", "steps": 5},
+        **options,
+    }
     spec = resolve_component("model", table)
     return spec.build(BuildContext(DataInfo(shape, num_classes=num_classes), torch.device("cpu")))

@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gentk.errors import GentkError
+from gentk.families.diffusion import DiffusionModel
 from gentk.interfaces import Batch, HasExtraState, HasFigures, Model, Split, StepContext
 from gentk.recipe import resolve_component
 from gentk_diffusion.ema import EMA
@@ -25,11 +26,12 @@ def step_ctx():
 def test_model_implements_the_engine_contract():
     model = build_model(num_classes=3)
     assert isinstance(model, Model) and isinstance(model, HasExtraState) and isinstance(model, HasFigures)
+    assert isinstance(model, DiffusionModel) and model.grid_columns is None
     batch = Batch(torch.rand(6, 1, 8, 8), torch.tensor([0, 1, 2, 0, 1, 2]))
     before = [p.clone() for p in model.denoiser.parameters()]
     out = model.train_step(batch, step_ctx())
     assert math.isfinite(out["loss"]) and out["loss"] > 0
-    assert any(not torch.equal(a, b) for a, b in zip(before, model.denoiser.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.denoiser.parameters(), strict=True))
     assert model.extra_state()["ema"]["updates"] == 1
 
 
@@ -42,8 +44,9 @@ def test_conditional_sample_without_labels_draws_a_row_per_class(gen):
 
 def test_sampling_options(gen):
     model = build_model(num_classes=3)
-    a = model.sample(4, generator=torch.Generator().manual_seed(1), labels=torch.tensor(2),
-                     sampler="ddim", steps=4, guidance=3.0)
+    a = model.sample(
+        4, generator=torch.Generator().manual_seed(1), labels=torch.tensor(2), sampler="ddim", steps=4, guidance=3.0
+    )
     b = model.sample(4, generator=torch.Generator().manual_seed(1), labels=2, sampler="ddim", steps=4, guidance=3.0)
     assert a.shape == (4, 1, 8, 8) and torch.equal(a, b)
     assert model.sample(2, generator=gen, sampler="ancestral", labels=[0, 1]).shape == (2, 1, 8, 8)
@@ -53,6 +56,15 @@ def test_sampling_options(gen):
         model.sample(2, generator=gen, labels=torch.tensor([0, 5]))
     with pytest.raises(GentkError):
         model.sample(2, generator=gen, sampler="langevin")  # the probability tools' sampler, not a diffusion one
+
+
+def test_a_sampler_named_at_run_time_must_be_a_diffusion_sampler(gen):
+    """Catches the model building whatever sampler is named and failing inside it, instead of
+    the resolver's error naming the samplers that fit."""
+    model = build_model()
+    with pytest.raises(GentkError) as info:
+        model.sample(2, generator=gen, sampler="langevin")
+    assert "samplers that fit: ancestral, ddim, ddpm_langevin" in info.value.render()
 
 
 def test_unconditional_model_rejects_labels_and_guidance(gen):
@@ -94,8 +106,9 @@ def test_ema_is_a_moving_average(decay, updates):
 @given(st.floats(-1.2, 1.2), st.floats(-9, 1))
 def test_discretised_gaussian_sums_to_one_over_the_levels(mean, log_var):
     levels = torch.linspace(-1, 1, 256, dtype=torch.float64)
-    logp = discretized_gaussian_log_likelihood(levels, torch.tensor(mean, dtype=torch.float64),
-                                               torch.tensor(log_var, dtype=torch.float64))
+    logp = discretized_gaussian_log_likelihood(
+        levels, torch.tensor(mean, dtype=torch.float64), torch.tensor(log_var, dtype=torch.float64)
+    )
     assert abs(logp.exp().sum().item() - 1) < 1e-6
 
 
@@ -181,7 +194,7 @@ n_samples = 4
 device = "cpu"
 [data]
 use = "image_folder"
-path = "{tmp_path / 'digits'}"
+path = "{tmp_path / "digits"}"
 test_fraction = 0.25
 [model]
 use = "ddpm"
@@ -191,7 +204,7 @@ ema_decay = 0.9
 trajectory_steps = [19, 5, 0]
 trajectory_samples = 2
 [model.denoiser]
-{chr(10).join(f'{k} = {v!r}'.replace("'", '"') for k, v in TINY_UNET.items())}
+{chr(10).join(f"{k} = {v!r}".replace("'", '"') for k, v in TINY_UNET.items())}
 [model.schedule]
 use = "cosine"
 num_steps = 20

@@ -1,35 +1,46 @@
-"""Reverse samplers and classifier-free guidance."""
+"""Reverse samplers (stepping rules on a noise prediction) and classifier-free guidance."""
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from .diffusion_helpers import build_schedule
+from gentk.errors import RecipeError
+from gentk.families.diffusion import DiffusionSampler, NoiseSchedule
 from gentk.recipe import resolve_component
-from gentk_diffusion.samplers import EpsModel, guided_eps, step_sequence
+from gentk_diffusion.samplers import guided_eps, step_sequence
+
+from .diffusion_helpers import build_schedule
 
 
 def oracle(sched, x0):
     """The noise prediction that is exact for data concentrated at x0."""
+
     def eps(x, t):
         abar = sched.alphas_cumprod[t].reshape(-1, *[1] * (x.dim() - 1))
         return (x - abar.sqrt() * x0) / (1 - abar).sqrt()
-    return EpsModel(eps, sched)
+
+    return eps
 
 
 def sampler(name, **options):
     return resolve_component("sampler", {"use": name, **options}).build()
 
 
-@pytest.mark.parametrize("name,options", [
-    ("ancestral", {"variance": "beta"}), ("ancestral", {"variance": "beta_tilde", "steps": 7}),
-    ("ddim", {"steps": 10}), ("ddim", {"steps": 10, "eta": 1.0}), ("ddpm_langevin", {"steps": 10}),
-])
+@pytest.mark.parametrize(
+    "name,options",
+    [
+        ("ancestral", {"variance": "beta"}),
+        ("ancestral", {"variance": "beta_tilde", "steps": 7}),
+        ("ddim", {"steps": 10}),
+        ("ddim", {"steps": 10, "eta": 1.0}),
+        ("ddpm_langevin", {"steps": 10}),
+    ],
+)
 def test_reverse_chain_with_the_true_noise_recovers_x0(name, options, gen):
     sched = build_schedule("linear", num_steps=100)
     x0 = torch.rand(4, 1, 3, 3) * 1.6 - 0.8
-    out = sampler(name, clip_denoised=False, **options).sample(oracle(sched, x0), x0.shape, generator=gen)
+    out = sampler(name, clip_denoised=False, **options).sample(oracle(sched, x0), sched, x0.shape, generator=gen)
     assert torch.allclose(out, x0, atol=1e-4)
 
 
@@ -40,23 +51,26 @@ def test_one_reverse_step_with_the_true_noise_moves_to_the_posterior_mean(t):
     tt = torch.full((2,), t)
     xt = sched.q_sample(x0, tt, noise)
     out = sampler("ddim", steps=None, eta=0.0, clip_denoised=False).step(
-        EpsModel(lambda x, s: noise, sched), xt, t, t - 1, torch.Generator())
+        lambda x, s: noise, sched, xt, t, t - 1, torch.Generator()
+    )
     # eta = 0 keeps the same noise: x_{t-1} = sqrt(abar_{t-1}) x0 + sqrt(1 - abar_{t-1}) noise
     assert torch.allclose(out, sched.q_sample(x0, tt - 1, noise), atol=1e-4)
 
 
 def test_ddim_with_eta_zero_is_deterministic_given_the_start_noise():
     sched = build_schedule("linear", num_steps=50)
-    model = EpsModel(lambda x, t: torch.tanh(x) * 0.5, sched)
+    eps = lambda x, t: torch.tanh(x) * 0.5  # noqa: E731
     ddim = sampler("ddim", steps=10, eta=0.0)
     g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
-    a, b = ddim.sample(model, (3, 4), generator=g1), ddim.sample(model, (3, 4), generator=g2)
+    a, b = ddim.sample(eps, sched, (3, 4), generator=g1), ddim.sample(eps, sched, (3, 4), generator=g2)
     assert torch.equal(a, b)
     # only the start noise was drawn
     ref = torch.Generator().manual_seed(3)
     torch.randn((3, 4), generator=ref)
     assert torch.equal(g1.get_state(), ref.get_state())
-    stochastic = sampler("ddim", steps=10, eta=1.0).sample(model, (3, 4), generator=torch.Generator().manual_seed(3))
+    stochastic = sampler("ddim", steps=10, eta=1.0).sample(
+        eps, sched, (3, 4), generator=torch.Generator().manual_seed(3)
+    )
     assert not torch.allclose(stochastic, a)
 
 
@@ -64,7 +78,7 @@ def test_ddim_with_eta_zero_is_deterministic_given_the_start_noise():
 def test_step_sequence_is_descending_and_spans_the_chain(steps, num_steps):
     seq = step_sequence(num_steps, steps)
     assert seq[0] == num_steps - 1 and (seq[-1] == 0 or steps == 1)
-    assert all(a > b for a, b in zip(seq, seq[1:]))
+    assert all(a > b for a, b in zip(seq, seq[1:], strict=False))
     assert len(seq) == min(steps, num_steps)
 
 
@@ -90,3 +104,50 @@ def test_guidance_combines_both_branches_from_one_batched_pass(w):
 def test_guidance_zero_is_the_conditional_prediction():
     x, t, y = torch.randn(3, 2), torch.tensor([1, 2, 3]), torch.tensor([0, 1, 2])
     assert torch.equal(guided_eps(fake_denoiser, y, 0.0, null=5)(x, t), fake_denoiser(x, t, y))
+
+
+@pytest.mark.parametrize("name", ["ancestral", "ddim", "ddpm_langevin"])
+def test_bundled_samplers_and_the_schedule_implement_their_protocols(name):
+    """Catches a sampler or schedule missing a member its protocol declares (the registry would
+    reject it at build time) or a sampler registered without provides=(DiffusionSampler,)."""
+    assert isinstance(sampler(name), DiffusionSampler)
+    assert isinstance(build_schedule("linear", num_steps=10), NoiseSchedule)
+    assert sampler(name, steps=3).timesteps(10) == [9, 4, 0]
+
+
+@given(st.integers(1, 99), st.integers(-1, 98), st.floats(-2, 2), st.floats(-1, 1))
+def test_ddim_step_is_a_pure_function_of_the_noise_prediction(t, s, value, c):
+    """A DDIM eta = 0 step on a constant fake eps (no network) matches the closed form
+    x_s = sqrt(abar_s) (x - sqrt(1 - abar_t) c) / sqrt(abar_t) + sqrt(1 - abar_s) c. Catches a
+    stepping rule that reads anything but `eps` and the schedule (the denoiser, a hidden state),
+    draws noise when eta = 0, or mixes up the indices t and s (s = -1: the clean sample)."""
+    s = min(s, t - 1)
+    sched = build_schedule("linear", num_steps=100)
+    calls = []
+
+    def eps(x, tt):
+        calls.append(tt.tolist())
+        return torch.full_like(x, c)
+
+    x = torch.full((2, 3), value)
+    g = torch.Generator().manual_seed(0)
+    state = g.get_state()
+    ddim = sampler("ddim", steps=None, eta=0.0, clip_denoised=False)
+    out = ddim.step(eps, sched, x, t, s, g)
+    abar = sched.alpha_bar(torch.tensor([t, s]))
+    x0 = (value - (1 - abar[0]).sqrt() * c) / abar[0].sqrt()
+    want = abar[1].sqrt() * x0 + (1 - abar[1]).sqrt() * c
+    assert torch.allclose(out.double(), want.expand(2, 3), rtol=1e-4, atol=1e-4)
+    assert calls == [[t, t]] and torch.equal(g.get_state(), state)
+    assert torch.equal(ddim.step(eps, sched, x, t, s, g), out)  # the same inputs, the same step
+
+
+def test_a_sampler_of_another_family_is_rejected_with_the_ones_that_fit():
+    """Catches the DDPM model accepting the probability tools' `langevin` sampler (which fails
+    only when it first samples) and an error that does not name the diffusion samplers."""
+    with pytest.raises(RecipeError) as info:
+        resolve_component("sampler", "langevin", accepts=DiffusionSampler)
+    message = info.value.render()
+    assert "DiffusionSampler" in message
+    for name in ("ancestral", "ddim", "ddpm_langevin"):
+        assert name in message

@@ -1,14 +1,18 @@
 """The forward process and its posterior (Ho et al. 2020, eq. 4 and 6-7)."""
 
 import torch
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from .diffusion_helpers import build_schedule
 
 schedules = st.one_of(
-    st.builds(lambda n, b0, b1: build_schedule("linear", num_steps=n, beta_start=b0, beta_end=b0 + b1),
-              st.integers(2, 400), st.floats(1e-5, 1e-2), st.floats(0.0, 0.05)),
+    st.builds(
+        lambda n, b0, b1: build_schedule("linear", num_steps=n, beta_start=b0, beta_end=b0 + b1),
+        st.integers(2, 400),
+        st.floats(1e-5, 1e-2),
+        st.floats(0.0, 0.05),
+    ),
     st.builds(lambda n, s: build_schedule("cosine", num_steps=n, offset=s), st.integers(2, 400), st.floats(0.0, 0.05)),
 )
 

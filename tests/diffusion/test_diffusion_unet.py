@@ -5,10 +5,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from .diffusion_helpers import TINY_UNET
 from gentk.errors import RecipeError
 from gentk.interfaces import BuildContext, DataInfo
 from gentk.recipe import resolve_component
+
+from .diffusion_helpers import TINY_UNET
 
 
 def unet(num_classes=0, channels=1, size=8, **options):
