@@ -34,6 +34,12 @@ probability = v.and_(v.ge(0), v.lt(1))
 """Validator: a probability in [0, 1) (dropout, label dropout)."""
 
 
+def in_range(low: float, high: float) -> Any:
+    """Validator: low <= value <= high (sizes and counts get a sane upper bound, so a typo of
+    10**30 is refused before anything is built)."""
+    return v.and_(v.ge(low), v.le(high))
+
+
 def param(default: Any = attrs.NOTHING, doc: str = "", validator: Any = None, factory: Any = None):
     """A plain config field with a documentation string."""
     if factory is not None:

@@ -22,6 +22,7 @@ from gentk.config import (
     component_kind,
     config,
     field_types,
+    in_range,
     param,
     sub,
     sub_list,
@@ -36,17 +37,32 @@ from gentk.registry import Plugins, Spec, available_hint, get_plugins
 class RunConfig:
     """How the engine trains: seed, length, device, precision, logging."""
 
-    seed: int = param(0, "random seed; runs with the same seed and recipe repeat exactly")
-    epochs: int = param(10, "passes over the training split", v.gt(0))
-    batch_size: int = param(128, "examples per training step", v.gt(0))
-    steps_per_epoch: int | None = param(None, "cap on steps per epoch (quick runs); none: the whole split")
+    seed: int = param(0, "random seed; runs with the same seed and recipe repeat exactly", in_range(0, 2**63 - 1))
+    epochs: int = param(10, "passes over the training split", in_range(1, 10**6))
+    batch_size: int = param(128, "examples per training step", in_range(1, 2**20))
+    steps_per_epoch: int | None = param(
+        None, "cap on steps per epoch (quick runs); none: the whole split", v.optional(in_range(1, 10**9))
+    )
     device: str = param("auto", "'auto' (cuda, then mps, then cpu), 'cpu', 'cuda', 'cuda:N' or 'mps'")
     precision: Literal["fp32", "bf16", "auto"] = param(
         "fp32", "'bf16' autocasts matmuls and convolutions; 'auto' uses bf16 where the hardware runs it fast"
     )
-    threads: int | None = param(None, "CPU threads for torch; none: torch's default", v.optional(v.gt(0)))
-    n_samples: int = param(64, "samples drawn for the figure after each epoch", v.ge(0))
-    sample_every: int = param(1, "draw the sample figure every N epochs", v.gt(0))
+    threads: int | None = param(None, "CPU threads for torch; none: torch's default", v.optional(in_range(1, 1024)))
+    n_samples: int = param(64, "samples drawn for the figure after each epoch", in_range(0, 100_000))
+    sample_every: int = param(1, "draw the sample figure every N epochs", in_range(1, 10**6))
+    checkpoint_every: str | None = param(
+        None,
+        'also checkpoint within epochs: every N steps ("500") or every N minutes ("10m"); none: at epoch ends',
+        v.optional(v.matches_re(r"[1-9][0-9]{0,8}m?")),
+    )
+    keep_checkpoints: int = param(1, "how many of the latest checkpoints are kept", in_range(1, 1000))
+    best_metric: str | None = param(
+        None, 'also keep the checkpoint with the best value of this epoch figure (e.g. "nll/nll") as best.pt'
+    )
+    best_mode: Literal["min", "max"] = param("min", "whether the best value of best_metric is the lowest or highest")
+    max_loss: float | None = param(
+        None, "stop the run when the loss exceeds this (divergence with a finite loss); none: only non-finite stops"
+    )
 
 
 @config
@@ -64,7 +80,11 @@ class Recipe:
 def read_toml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
-        raise GentkError("recipe file not found", file=str(path), hint="give the path of a .toml recipe, or a recipe's name (`gentk recipes` lists them)")
+        raise GentkError(
+            "recipe file not found",
+            file=str(path),
+            hint="give the path of a .toml recipe, or a recipe's name (`gentk recipes` lists them)",
+        )
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
