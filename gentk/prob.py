@@ -1,4 +1,4 @@
-"""Probability tools the objectives build on (SPEC section 1).
+"""Probability tools the objectives build on.
 
 Every log-domain reduction goes through logsumexp, so nothing overflows for log-weights of
 magnitude 1e4. Samples are indexed by the first dimension unless a function says otherwise.
@@ -10,13 +10,14 @@ magnitude 1e4. Samples are indexed by the first dimension unless a function says
   `em_step`, `em_fit`
 - sampling: `langevin`, `langevin_run` (unadjusted Langevin or MALA)
 - evaluation of samples from a known mixture: `mode_coverage`
+- the toy 2-D mixtures (8 modes on a ring, a 5×5 grid): `toy_mixture`, `toy_mixture_centres`
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import attrs
 import torch
@@ -24,6 +25,7 @@ from einops import rearrange, reduce
 from torch import Tensor
 
 from gentk.errors import GentkError
+from gentk.interfaces import LogDensity
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -182,11 +184,16 @@ def self_normalised_is(log_p_tilde: Tensor, log_q_tilde: Tensor, values: Tensor 
 
 
 # -- likelihood -----------------------------------------------------------------------------------
-def _log_density(model: Any) -> Callable[[Tensor], Tensor]:
-    return model.log_prob if hasattr(model, "log_prob") else model
+Target: TypeAlias = LogDensity | Callable[[Tensor], Tensor]
+"""What Langevin sampling and `log_likelihood` take: an object with an exact log-density
+(`LogDensity`), or a function of points (B, ...) -> log p (B,) (or, for Langevin, a score)."""
 
 
-def log_likelihood(model: Any, x: Tensor) -> Tensor:
+def _log_density(model: Target) -> Callable[[Tensor], Tensor]:
+    return model.log_prob if isinstance(model, LogDensity) else model
+
+
+def log_likelihood(model: Target, x: Tensor) -> Tensor:
     """L = sum_i log p(x_i) of a dataset x (N, ...) under a log-density callable or an object
     with `log_prob` (per-example log-densities, (N,))."""
     return _log_density(model)(x).sum()
@@ -346,10 +353,10 @@ def em_fit(
 Kind = Literal["auto", "log_density", "score"]
 
 
-def target_kind(target: Any, x0: Tensor) -> Literal["log_density", "score"]:
-    """Whether `target` is a log-density ((B, ...) -> (B,), or an object with `log_prob`) or a
+def target_kind(target: Target, x0: Tensor) -> Literal["log_density", "score"]:
+    """Whether `target` is a log-density ((B, ...) -> (B,), or a `LogDensity` object) or a
     score function ((B, ...) -> (B, ...)), decided by evaluating it on one example."""
-    if hasattr(target, "log_prob"):
+    if isinstance(target, LogDensity):
         return "log_density"
     if x0.dim() < 2:
         raise GentkError(
@@ -393,7 +400,7 @@ class LangevinResult:
 
 
 def langevin_run(
-    target: Any,
+    target: Target,
     x0: Tensor,
     step_size: float,
     steps: int,
@@ -402,7 +409,7 @@ def langevin_run(
     *,
     kind: Kind = "auto",
 ) -> LangevinResult:
-    """Runs B Langevin chains from x0 (B, ...): x <- x + η ∇log p(x) + sqrt(2η) ξ, ξ ~ N(0, I) (eq. 8).
+    """Runs B Langevin chains from x0 (B, ...): x <- x + η ∇log p(x) + sqrt(2η) ξ, ξ ~ N(0, I).
 
     `target` is a differentiable log-density ((B, ...) -> (B,), gradients by autograd; or an
     object with `log_prob`) or a score function ((B, ...) -> ∇log p, e.g. a trained denoiser's
@@ -431,6 +438,7 @@ def langevin_run(
             mask = _trailing(accept, x)
             proposal = torch.where(mask, proposal, x)
             grad_new = torch.where(mask, grad_new, grad)
+            assert log_p is not None and log_p_new is not None  # MALA evaluates log p at every point
             log_p_new = torch.where(accept, log_p_new, log_p)
         x, grad, log_p = proposal, grad_new, log_p_new
     return LangevinResult(x, accepted / steps if mala and steps else None)
@@ -448,7 +456,7 @@ def _metropolis(x, proposal, grad, grad_new, log_p, log_p_new, step_size, noise,
 
 
 def langevin(
-    target: Any,
+    target: Target,
     x0: Tensor,
     step_size: float,
     steps: int,
@@ -497,3 +505,42 @@ def mode_coverage(
     covered = counts >= min_fraction * len(samples) * w.to(centres)
     high = float(close.float().mean()) if len(samples) else 0.0
     return ModeCoverage(int(covered.sum()), k, high)
+
+
+# -- the toy 2-D mixtures ------------------------------------------------------------------------
+TOY_MIXTURE_STD = {"ring": 0.02, "grid": 0.05}
+"""The default std of each mode of the toy 2-D mixtures."""
+
+
+def _ring_centres() -> Tensor:
+    """8 points evenly spaced on a circle of radius 2."""
+    angles = torch.arange(8) * (2 * math.pi / 8)
+    return 2.0 * torch.stack([angles.cos(), angles.sin()], dim=-1)  # (8, 2)
+
+
+def _grid_centres() -> Tensor:
+    """A 5×5 grid with spacing 2, centred at the origin."""
+    coords = torch.arange(5, dtype=torch.float32) * 2.0 - 4.0
+    gx, gy = torch.meshgrid(coords, coords, indexing="ij")
+    return rearrange(torch.stack([gx, gy], dim=-1), "i j d -> (i j) d")  # (25, 2)
+
+
+_TOY_CENTRES: dict[str, Callable[[], Tensor]] = {"ring": _ring_centres, "grid": _grid_centres}
+TOY_MIXTURES = tuple(_TOY_CENTRES)
+"""The names of the toy 2-D mixtures: "ring" (8 modes on a circle of radius 2) and "grid"
+(25 modes on a 5×5 grid, 2 apart)."""
+
+
+def toy_mixture_centres(name: str) -> Tensor:
+    """The mode centres (K, 2), float32, of the toy mixture `name` ("ring" or "grid")."""
+    if name not in _TOY_CENTRES:
+        raise GentkError(f"{name!r} is not a Gaussian mixture", hint=f"mixtures: {', '.join(TOY_MIXTURES)}")
+    return _TOY_CENTRES[name]()
+
+
+def toy_mixture(name: str, std: float | None = None) -> GaussianMixture:
+    """The toy 2-D mixture `name` ("ring" or "grid") with equal weights: the exact density of the
+    toy2d dataset's points, a Langevin target, the reference of mode coverage. `std` overrides the
+    default std of each mode (`TOY_MIXTURE_STD`)."""
+    centres = toy_mixture_centres(name)
+    return GaussianMixture(centres, TOY_MIXTURE_STD[name] if std is None else std)

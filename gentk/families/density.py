@@ -1,8 +1,11 @@
-"""Sampling and scoring exact densities: Langevin-type samplers and models with a log-density."""
+"""Sampling and scoring exact densities: Langevin-type samplers, and datasets whose points come
+from a known density."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from gentk.interfaces import Dataset, LogDensity
 
 if TYPE_CHECKING:
     import torch
@@ -13,18 +16,33 @@ if TYPE_CHECKING:
 
 @runtime_checkable
 class DensitySampler(Protocol):
-    """Draws from a differentiable log-density (or an object with `log_prob`) by running chains:
-    `run` continues chains from `x0` (persistent chains) or starts them afresh."""
+    """Draws from an exact, differentiable log-density by running chains (shape (B, ...)).
+
+    `run` continues chains from `x0` (B, ...) (persistent chains), or starts fresh ones of `shape`
+    when `x0` is None, for `steps` steps (None: the sampler's own number; 0: only the start); its
+    result holds the final states `samples` (B, ...) and, for Metropolis-adjusted samplers, the
+    share of accepted proposals (`acceptance`, else None). `sample` runs fresh chains of `shape`
+    and returns their final states."""
 
     def run(
         self,
-        target: Any,
+        target: LogDensity,
         shape: tuple[int, ...],
         *,
         generator: torch.Generator,
         x0: Tensor | None = None,
         steps: int | None = None,
-        step_size: float | None = None,
     ) -> LangevinResult: ...
 
-    def sample(self, target: Any, shape: tuple[int, ...], *, generator: torch.Generator) -> Tensor: ...
+    def sample(
+        self, target: LogDensity, shape: tuple[int, ...], *, generator: torch.Generator, steps: int | None = None
+    ) -> Tensor: ...
+
+
+@runtime_checkable
+class ExactDensityDataset(Dataset, Protocol):
+    """A dataset whose points are drawn from a density known exactly (the toy 2-D Gaussian
+    mixtures, say): `density()` is that density, for scoring samples against the truth, as a
+    Langevin target, or to check the data themselves."""
+
+    def density(self) -> LogDensity: ...

@@ -30,8 +30,11 @@ HOLDOUT = 0.1  # share of the split kept out of training to measure accuracy
 class SmallCNN(nn.Module):
     """conv 3x3 (16) -> pool -> conv 3x3 (32) -> pool -> fc 64 -> K logits, for (C, H, W) images."""
 
+    accuracy: float  # on held-out data, set by `get_classifier`
+
     def __init__(self, channels: int, height: int, width: int, num_classes: int):
         super().__init__()
+        self.accuracy = float("nan")
         self.net = nn.Sequential(
             nn.Conv2d(channels, 16, 3, padding=1),
             nn.ReLU(),
@@ -60,8 +63,20 @@ def dataset_key(split: Split, info: DataInfo, steps: int, seed: int) -> str:
     h = hashlib.sha256()
     h.update(repr((VERSION, tuple(info.shape), info.num_classes, info.binarized, steps, seed, len(split))).encode())
     h.update(split.x.contiguous().cpu().numpy().tobytes())
-    h.update(split.y.contiguous().cpu().numpy().tobytes())
+    h.update(labels_of(split, info).contiguous().cpu().numpy().tobytes())
     return h.hexdigest()[:24]
+
+
+def labels_of(split: Split, info: DataInfo) -> Tensor:
+    """The labels (N,) of a split of labelled images; a GentkError for any other data."""
+    _check(split, info)
+    assert split.y is not None  # _check raised otherwise
+    return split.y
+
+
+def _network(info: DataInfo) -> SmallCNN:
+    channels, height, width = info.shape
+    return SmallCNN(channels, height, width, info.num_classes)
 
 
 def _check(split: Split, info: DataInfo) -> None:
@@ -87,18 +102,19 @@ def train_classifier(
 ) -> tuple[SmallCNN, float]:
     """Train on a random nine tenths of `split` for `steps` Adam steps; return the network and
     its accuracy on the other tenth."""
-    _check(split, info)
+    y = labels_of(split, info)
     g = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(split), generator=g)
     n_hold = max(1, int(len(split) * HOLDOUT))
     hold, keep = order[:n_hold], order[n_hold:]
-    train, held = Split(split.x[keep], split.y[keep]), Split(split.x[hold], split.y[hold])
-    net = SmallCNN(*info.shape, info.num_classes).to(device)
+    train, held = Split(split.x[keep], y[keep]), Split(split.x[hold], y[hold])
+    net = _network(info).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
     net.train()
     done = 0
     while done < steps:
         for batch in batches(train, info, batch_size, device=device, generator=g, shuffle=True):
+            assert batch.y is not None  # the split is labelled
             loss = F.cross_entropy(net(batch.x), batch.y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -108,7 +124,7 @@ def train_classifier(
                 break
     net.eval()
     probs = classify(net, to_float(held.x, info))
-    accuracy = float((probs.argmax(1) == held.y.cpu()).float().mean())
+    accuracy = float((probs.argmax(1) == y[hold].cpu()).float().mean())
     return net, accuracy
 
 
@@ -133,7 +149,7 @@ def get_classifier(
     held-out accuracy is in `.accuracy`."""
     _check(split, info)
     path = cache_root(cache_dir) / f"{dataset_key(split, info, steps, seed)}.pt"
-    net = SmallCNN(*info.shape, info.num_classes)
+    net = _network(info)
     if path.is_file():
         state = torch.load(path, map_location="cpu", weights_only=True)
         net.load_state_dict(state["weights"])

@@ -27,9 +27,10 @@ from typing import Any
 import torch
 
 from gentk.errors import GentkError
-from gentk.interfaces import DataInfo, Split
+from gentk.interfaces import DataInfo, Model, Split
 from gentk.prob import discrete_kl
-from gentk_common.classifier import classify, get_classifier
+from gentk_common.classifier import classify, get_classifier, labels_of
+from gentk_common.configs import CoverageConfig
 
 CHUNK = 250  # samples drawn per call of model.sample
 
@@ -41,8 +42,10 @@ def class_shares(labels: torch.Tensor, num_classes: int, min_share: float) -> tu
     return hist, hist >= min_share / num_classes
 
 
-class Coverage:
-    def __init__(self, cfg):
+class ClassCoverage:
+    """The `coverage` metric (a `Metric` that `UsesTrainingData`)."""
+
+    def __init__(self, cfg: CoverageConfig):
         self.cfg = cfg
         self.previous: int | None = None  # classes covered at the last evaluation
         self.train: Split | None = None
@@ -50,7 +53,7 @@ class Coverage:
     def fit(self, train: Split, info: DataInfo) -> None:
         self.train = train
 
-    def draw(self, model: Any, info: DataInfo, generator: torch.Generator) -> torch.Tensor:
+    def draw(self, model: Model, info: DataInfo, generator: torch.Generator) -> torch.Tensor:
         n = self.cfg.n_samples
         chunks = [model.sample(min(CHUNK, n - i), generator=generator) for i in range(0, n, CHUNK)]
         images = torch.cat(chunks).float()  # (N, C, H, W)
@@ -61,7 +64,7 @@ class Coverage:
             )
         return images
 
-    def evaluate(self, model: Any, data: Split, info: DataInfo, *, generator: torch.Generator) -> Mapping[str, Any]:
+    def evaluate(self, model: Model, data: Split, info: DataInfo, *, generator: torch.Generator) -> Mapping[str, Any]:
         labelled = self.train if self.train is not None and self.train.y is not None else data
         classifier = get_classifier(
             labelled, info, self.cfg.cache_dir, steps=self.cfg.classifier_steps, device=model.device
@@ -69,7 +72,7 @@ class Coverage:
         probs = classify(classifier, self.draw(model, info, generator))  # (N, K)
         k = info.num_classes
         hist, covered = class_shares(probs.argmax(dim=1), k, self.cfg.min_share)  # (K,), (K,)
-        data_hist, _ = class_shares(labelled.y.cpu(), k, self.cfg.min_share)
+        data_hist, _ = class_shares(labels_of(labelled, info).cpu(), k, self.cfg.min_share)
         result: dict[str, Any] = {
             "classes_covered": int(covered.sum()),
             "kl_to_data": float(discrete_kl(hist, data_hist)),

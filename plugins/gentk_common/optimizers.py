@@ -1,16 +1,20 @@
-"""Optimizer factories: `factory(config, params) -> torch.optim.Optimizer`."""
+"""Optimizer factories: `factory(config, params) -> torch.optim.Optimizer` (an `Optimizer`)."""
 
 import torch
+from torch.optim.optimizer import ParamsT
+
+from gentk_common.configs import AdamConfig, RMSpropConfig, SGDConfig
 
 
-def adam(cfg, params):
+def adam(cfg: AdamConfig, params: ParamsT) -> torch.optim.Optimizer:
     cls = torch.optim.AdamW if cfg.decoupled else torch.optim.Adam
-    return cls(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+    beta1, beta2 = cfg.betas  # a TOML array arrives as a list
+    return cls(params, lr=cfg.lr, betas=(beta1, beta2), weight_decay=cfg.weight_decay)
 
 
-def rmsprop(cfg, params):
+def rmsprop(cfg: RMSpropConfig, params: ParamsT) -> torch.optim.Optimizer:
     return torch.optim.RMSprop(params, lr=cfg.lr, alpha=cfg.alpha, momentum=cfg.momentum)
 
 
-def sgd(cfg, params):
+def sgd(cfg: SGDConfig, params: ParamsT) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum)

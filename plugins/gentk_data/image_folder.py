@@ -10,6 +10,7 @@ from PIL import Image
 from gentk.errors import GentkError
 from gentk.interfaces import DataInfo, Split
 from gentk_data.base import SPLITS, InMemoryDataset
+from gentk_data.configs import ImageFolderConfig
 
 SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 LAYOUT = "path/<class>/<image>.png (or .jpg, ...); labels follow the sorted class folder names"
@@ -26,7 +27,9 @@ def scan(root: Path) -> tuple[list[str], list[Path], torch.Tensor]:
             f"image folder not found: {root}",
             hint=f"data.path must be a folder laid out as {LAYOUT}; relative paths start at {Path.cwd()}",
         )
-    classes, files, labels = [], [], []
+    classes: list[str] = []
+    files: list[Path] = []
+    labels: list[int] = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         found = _images(folder)
         if found:
@@ -41,8 +44,8 @@ def scan(root: Path) -> tuple[list[str], list[Path], torch.Tensor]:
 def _read(path: Path, mode: str, size: int | None) -> np.ndarray:
     """One image as a uint8 (H, W, C) array."""
     try:
-        with Image.open(path) as img:
-            img = img.convert(mode)
+        with Image.open(path) as opened:
+            img = opened.convert(mode)
             if size is not None:
                 img = img.resize((size, size), Image.Resampling.BILINEAR)
             return np.asarray(img).reshape(img.height, img.width, -1)
@@ -71,7 +74,7 @@ def held_out(n: int, fraction: float, seed: int) -> dict[str, torch.Tensor]:
     return dict(zip(SPLITS, (order[n_test:], order[:n_test]), strict=False))
 
 
-def image_folder(cfg) -> InMemoryDataset:
+def image_folder(cfg: ImageFolderConfig) -> InMemoryDataset:
     root = Path(cfg.path).expanduser().absolute()
     classes, files, labels = scan(root)
     mode = "L" if cfg.grayscale else "RGB"
@@ -87,4 +90,4 @@ def image_folder(cfg) -> InMemoryDataset:
         return Split(decode([files[i] for i in idx], mode, cfg.size, hw), labels[idx])
 
     info = DataInfo(shape=(1 if cfg.grayscale else 3, *hw), num_classes=len(classes), binarized=cfg.binarize)
-    return InMemoryDataset(info, load, classes)
+    return InMemoryDataset(info, load, tuple(classes))

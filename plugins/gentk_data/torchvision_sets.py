@@ -14,7 +14,7 @@ from torchvision.datasets.utils import extract_archive
 from gentk.errors import GentkError
 from gentk.interfaces import DataInfo, Split
 from gentk_data.base import InMemoryDataset, take
-from gentk_data.plugin import DATA_ENV
+from gentk_data.configs import DATA_ENV, CIFAR10Config, DownloadConfig, FashionMNISTConfig, MNISTConfig
 
 
 def data_root(root: str | None) -> Path:
@@ -23,7 +23,7 @@ def data_root(root: str | None) -> Path:
     return Path(chosen).expanduser().absolute()
 
 
-def _idx_archives(cls: type) -> Callable[[Path], list[tuple[Path, Path]]]:
+def _idx_archives(cls: type[datasets.MNIST]) -> Callable[[Path], list[tuple[Path, Path]]]:
     """(Fashion-)MNIST: the four IDX .gz files in `root/<Class>/raw/`, each unpacking next to itself."""
 
     def archives(root: Path) -> list[tuple[Path, Path]]:
@@ -33,7 +33,7 @@ def _idx_archives(cls: type) -> Callable[[Path], list[tuple[Path, Path]]]:
     return archives
 
 
-def _tar_archive(cls: type) -> Callable[[Path], list[tuple[Path, Path]]]:
+def _tar_archive(cls: type[datasets.CIFAR10]) -> Callable[[Path], list[tuple[Path, Path]]]:
     """CIFAR: one .tar.gz in `root/` that unpacks to a folder beside it."""
     return lambda root: [(root / cls.filename, root / cls.base_folder)]
 
@@ -43,17 +43,39 @@ class Source:
     """How one torchvision dataset is stored and how its `.data` maps to (N, C, H, W)."""
 
     title: str
-    cls: type
+    cls: type[datasets.MNIST] | type[datasets.CIFAR10]
     shape: tuple[int, int, int]
     layout: str  # einops pattern: torchvision's `.data` -> (N, C, H, W)
     archives: Callable[[Path], list[tuple[Path, Path]]]  # root -> [(archive, what it unpacks to)]
+    classes: tuple[str, ...]  # class names, in label order
 
 
-MNIST = Source("MNIST", datasets.MNIST, (1, 28, 28), "n h w -> n 1 h w", _idx_archives(datasets.MNIST))
-FASHION_MNIST = Source(
-    "Fashion-MNIST", datasets.FashionMNIST, (1, 28, 28), "n h w -> n 1 h w", _idx_archives(datasets.FashionMNIST)
+MNIST = Source(
+    "MNIST",
+    datasets.MNIST,
+    (1, 28, 28),
+    "n h w -> n 1 h w",
+    _idx_archives(datasets.MNIST),
+    tuple(datasets.MNIST.classes),
 )
-CIFAR10 = Source("CIFAR-10", datasets.CIFAR10, (3, 32, 32), "n h w c -> n c h w", _tar_archive(datasets.CIFAR10))
+FASHION_MNIST = Source(
+    "Fashion-MNIST",
+    datasets.FashionMNIST,
+    (1, 28, 28),
+    "n h w -> n 1 h w",
+    _idx_archives(datasets.FashionMNIST),
+    tuple(datasets.FashionMNIST.classes),
+)
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+"""CIFAR-10's class names in label order (torchvision reads them from the unpacked files only)."""
+CIFAR10 = Source(
+    "CIFAR-10",
+    datasets.CIFAR10,
+    (3, 32, 32),
+    "n h w c -> n c h w",
+    _tar_archive(datasets.CIFAR10),
+    CIFAR10_CLASSES,
+)
 
 
 def _unpack_placed(source: Source, root: Path) -> None:
@@ -86,7 +108,7 @@ def _not_found(source: Source, root: Path, downloading: bool, cause: Exception) 
     )
 
 
-def _load(source: Source, cfg, split: str) -> Split:
+def _load(source: Source, cfg: DownloadConfig, split: str) -> Split:
     root = data_root(cfg.root)
     _unpack_placed(source, root)
     try:
@@ -99,19 +121,18 @@ def _load(source: Source, cfg, split: str) -> Split:
     return Split(kept.x.contiguous(), kept.y)
 
 
-def _dataset(source: Source, cfg) -> InMemoryDataset:
-    info = DataInfo(shape=source.shape, num_classes=10, kind="image", binarized=cfg.binarize)
-    classes = tuple(getattr(source.cls, "classes", ()))
-    return InMemoryDataset(info, lambda split: _load(source, cfg, split), classes)
+def _dataset(source: Source, cfg: DownloadConfig) -> InMemoryDataset:
+    info = DataInfo(shape=source.shape, num_classes=len(source.classes), kind="image", binarized=cfg.binarize)
+    return InMemoryDataset(info, lambda split: _load(source, cfg, split), source.classes)
 
 
-def mnist(cfg) -> InMemoryDataset:
+def mnist(cfg: MNISTConfig) -> InMemoryDataset:
     return _dataset(MNIST, cfg)
 
 
-def fashion_mnist(cfg) -> InMemoryDataset:
+def fashion_mnist(cfg: FashionMNISTConfig) -> InMemoryDataset:
     return _dataset(FASHION_MNIST, cfg)
 
 
-def cifar10(cfg) -> InMemoryDataset:
+def cifar10(cfg: CIFAR10Config) -> InMemoryDataset:
     return _dataset(CIFAR10, cfg)

@@ -1,49 +1,29 @@
 """Generated 2-D point sets: Gaussian mixtures (ring, grid), a swiss roll and two moons.
 
-`mixture(name)` gives the mode centres and std of the mixtures, for code that needs the true
-density (mode-coverage metrics, Langevin targets).
+The mixtures are `gentk.prob.toy_mixture`; their datasets expose that exact density through
+`density()` (`gentk.families.density.ExactDensityDataset`).
 """
 
 import math
+from collections.abc import Callable
 from functools import partial
 
 import torch
-from einops import rearrange
 from torch import Tensor
 
-from gentk.errors import GentkError
 from gentk.interfaces import DataInfo, Split
+from gentk.prob import TOY_MIXTURE_STD, TOY_MIXTURES, GaussianMixture, toy_mixture
 from gentk_data.base import InMemoryDataset
+from gentk_data.configs import Toy2DConfig
 
-DEFAULT_STD = {"ring": 0.02, "grid": 0.05, "swiss_roll": 0.1, "moons": 0.1}
+DEFAULT_STD = {**TOY_MIXTURE_STD, "swiss_roll": 0.1, "moons": 0.1}
 
-
-def _ring_centres() -> Tensor:
-    """8 points evenly spaced on a circle of radius 2."""
-    angles = torch.arange(8) * (2 * math.pi / 8)
-    return 2.0 * torch.stack([angles.cos(), angles.sin()], dim=-1)  # (8, 2)
-
-
-def _grid_centres() -> Tensor:
-    """A 5×5 grid with spacing 2, centred at the origin."""
-    coords = torch.arange(5, dtype=torch.float32) * 2.0 - 4.0
-    gx, gy = torch.meshgrid(coords, coords, indexing="ij")
-    return rearrange(torch.stack([gx, gy], dim=-1), "i j d -> (i j) d")  # (25, 2)
-
-
-CENTRES = {"ring": _ring_centres, "grid": _grid_centres}
-
-
-def mixture(name: str, std: float | None = None) -> tuple[Tensor, float]:
-    """Mode centres (K, 2) and component std of the mixture `name` ("ring" or "grid");
-    `std` overrides the default."""
-    if name not in CENTRES:
-        raise GentkError(f"{name!r} is not a Gaussian mixture", hint=f"mixtures: {', '.join(CENTRES)}")
-    return CENTRES[name](), DEFAULT_STD[name] if std is None else std
+Shape = Callable[[int, float, torch.Generator], tuple[Tensor, Tensor | None]]
+"""(n, std, generator) -> points (N, 2) and mode labels (N,) or None."""
 
 
 def _mixture_points(name: str, n: int, std: float, g: torch.Generator) -> tuple[Tensor, Tensor]:
-    centres, std = mixture(name, std)
+    centres = toy_mixture(name, std).means  # (K, 2)
     y = torch.randint(len(centres), (n,), generator=g)  # (N,) mode index
     x = centres[y] + std * torch.randn(n, 2, generator=g)  # (N, 2)
     return x, y
@@ -66,7 +46,7 @@ def _moons(n: int, std: float, g: torch.Generator) -> tuple[Tensor, None]:
     return x + std * torch.randn(n, 2, generator=g), None
 
 
-SHAPES = {
+SHAPES: dict[str, Shape] = {
     "ring": partial(_mixture_points, "ring"),
     "grid": partial(_mixture_points, "grid"),
     "swiss_roll": _swiss_roll,
@@ -74,9 +54,20 @@ SHAPES = {
 }
 
 
-def toy2d(cfg) -> InMemoryDataset:
+class MixtureDataset(InMemoryDataset):
+    """Points of a toy Gaussian mixture, labelled by their mode; `density()` is the mixture."""
+
+    def __init__(self, mixture: GaussianMixture, load: Callable[[str], Split]):
+        super().__init__(DataInfo(shape=(2,), num_classes=mixture.num_components, kind="points"), load)
+        self._mixture = mixture
+
+    def density(self) -> GaussianMixture:
+        """The exact density of the points (both splits), (B, 2) -> log p (B,)."""
+        return self._mixture
+
+
+def toy2d(cfg: Toy2DConfig) -> InMemoryDataset:
     std = DEFAULT_STD[cfg.name] if cfg.std is None else cfg.std
-    modes = len(CENTRES[cfg.name]()) if cfg.name in CENTRES else 0
 
     def load(split: str) -> Split:
         n = cfg.n_train if split == "train" else cfg.n_test
@@ -84,4 +75,6 @@ def toy2d(cfg) -> InMemoryDataset:
         x, y = SHAPES[cfg.name](n, std, g)
         return Split(x.float(), y)
 
-    return InMemoryDataset(DataInfo(shape=(2,), num_classes=modes, kind="points"), load)
+    if cfg.name in TOY_MIXTURES:
+        return MixtureDataset(toy_mixture(cfg.name, std), load)
+    return InMemoryDataset(DataInfo(shape=(2,), num_classes=0, kind="points"), load)

@@ -8,10 +8,9 @@ from torch import Tensor
 
 from gentk.data import batches
 from gentk.errors import GentkError
-from gentk.interfaces import DataInfo, Model, Split
-from gentk.prob import GaussianMixture, mean_estimate, mode_coverage
-
-MIXTURES = ("ring", "grid")
+from gentk.interfaces import DataInfo, LogDensity, Model, Split
+from gentk.prob import TOY_MIXTURES, GaussianMixture, mean_estimate, mode_coverage, toy_mixture_centres
+from gentk_prob.configs import LogLikelihoodConfig, ModeCoverageConfig
 
 
 def fitted_std(points: Tensor, centres: Tensor) -> float:
@@ -21,30 +20,28 @@ def fitted_std(points: Tensor, centres: Tensor) -> float:
     return float(nearest.pow(2).mean().div(points.shape[1]).sqrt())
 
 
-def identify_mixture(points: Tensor, names: tuple[str, ...] = MIXTURES) -> tuple[str, Tensor, float]:
-    """The toy2d mixture (name, centres, fitted std) under which `points` (N, 2) are most likely."""
-    from gentk_data.toy2d import mixture
-
-    best = None
+def identify_mixture(points: Tensor, names: tuple[str, ...] = TOY_MIXTURES) -> tuple[str, Tensor, float]:
+    """The toy mixture (name, centres, fitted std) under which `points` (N, 2) are most likely."""
+    candidates = []
     for name in names:
-        centres = mixture(name)[0].to(points)
+        centres = toy_mixture_centres(name).to(points)
         std = max(fitted_std(points, centres), 1e-6)
         score = float(GaussianMixture(centres, std).log_prob(points).mean())
-        if best is None or score > best[0]:
-            best = (score, name, centres, std)
-    return best[1:]
+        candidates.append((score, name, centres, std))
+    _, name, centres, std = max(candidates, key=lambda c: c[0])
+    return name, centres, std
 
 
 class ModeCoverageMetric:
     """Draws n_samples points from the model and reports modes covered (count and share of all
     modes) and the share of high-quality samples; warns when modes are missed."""
 
-    def __init__(self, cfg):
+    def __init__(self, cfg: ModeCoverageConfig):
         self.cfg = cfg
 
     def target(self, data: Split) -> tuple[str, Tensor, float]:
         points = data.x.float().cpu()
-        names = MIXTURES if self.cfg.mixture == "auto" else (self.cfg.mixture,)
+        names = TOY_MIXTURES if self.cfg.mixture == "auto" else (self.cfg.mixture,)
         name, centres, std = identify_mixture(points, names)
         return name, centres, std if self.cfg.std is None else self.cfg.std
 
@@ -79,13 +76,14 @@ class ModeCoverageMetric:
 
 
 class LogLikelihoodMetric:
-    """Average log p(x) over the held-out split and its standard error, for models with `log_prob`."""
+    """Average log p(x) over the held-out split and its standard error, for models with an exact
+    log-density (`LogDensity`)."""
 
-    def __init__(self, cfg):
+    def __init__(self, cfg: LogLikelihoodConfig):
         self.cfg = cfg
 
     def evaluate(self, model: Model, data: Split, info: DataInfo, *, generator: torch.Generator) -> dict[str, Any]:
-        if not hasattr(model, "log_prob"):
+        if not isinstance(model, LogDensity):
             raise GentkError(
                 f"{type(model).__name__} has no exact log-density (log_prob)",
                 hint="log_likelihood works for density models such as gmm_em; VAEs estimate it with their nll metric",

@@ -11,17 +11,11 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from gentk.errors import GentkError
-from gentk.interfaces import Batch, BuildContext, StepContext
-from gentk.prob import GaussianMixture, diag_gaussian_log_prob, em_step, initial_mixture
+from gentk.families.density import DensitySampler
+from gentk.interfaces import Batch, BuildContext, LogDensity, StepContext
+from gentk.prob import GaussianMixture, diag_gaussian_log_prob, em_step, initial_mixture, toy_mixture
 from gentk_prob import plots
-
-
-def toy_mixture(name: str, std: float | None) -> GaussianMixture:
-    """The toy2d dataset's mixture `name` as a `GaussianMixture` (equal weights)."""
-    from gentk_data.toy2d import mixture
-
-    centres, std = mixture(name, std)
-    return GaussianMixture(centres.float(), float(std))
+from gentk_prob.configs import GMMEMConfig, LangevinTargetConfig
 
 
 def _seeded_generator(device: torch.device) -> torch.Generator:
@@ -55,7 +49,7 @@ class LangevinTarget:
     their gap, which shrinks to about zero once the chains have reached the target. `sample` runs
     fresh chains with the configured sampler; `--class K` pins them to mode K."""
 
-    def __init__(self, cfg, ctx: BuildContext):
+    def __init__(self, cfg: LangevinTargetConfig, ctx: BuildContext):
         if ctx.data.kind != "points" or ctx.data.shape != (2,):
             raise GentkError(
                 "langevin_target samples toy2d mixtures: the data must be 2-D points",
@@ -63,13 +57,9 @@ class LangevinTarget:
             )
         self.cfg = cfg
         self.device = ctx.device or torch.device("cpu")
+        self.grid_columns: int | None = None
         self.target = toy_mixture(cfg.mixture, cfg.std).to(self.device)
-        self.sampler = cfg.sampler.build()
-        if not hasattr(self.sampler, "run"):
-            raise GentkError(
-                f"sampler {cfg.sampler.name!r} cannot continue persistent chains",
-                hint='use [model.sampler] use = "langevin"',
-            )
+        self.sampler: DensitySampler = cfg.sampler.build()  # the slot accepts only DensitySamplers
         self.rng = _seeded_generator(self.device)
         self.chains = self.sampler.run(self.target, (cfg.chains, 2), generator=self.rng, steps=0).samples
 
@@ -83,14 +73,14 @@ class LangevinTarget:
         """The target's exact log-density, (B, 2) -> (B,)."""
         return self.target.log_prob(x.to(self.device))
 
-    def train_step(self, batch: Batch, ctx: StepContext) -> dict[str, Any]:
+    def train_step(self, batch: Batch, ctx: StepContext) -> dict[str, Tensor | float]:
         result = self.sampler.run(
             self.target, tuple(self.chains.shape), generator=self.rng, x0=self.chains, steps=self.cfg.steps_per_batch
         )
         self.chains = result.samples
         chain_nll = -self.target.log_prob(self.chains).mean()
         data_nll = -self.target.log_prob(batch.x).mean()
-        out = {"loss": chain_nll, "data_nll": data_nll, "gap": chain_nll - data_nll}
+        out: dict[str, Tensor | float] = {"loss": chain_nll, "data_nll": data_nll, "gap": chain_nll - data_nll}
         if result.acceptance is not None:
             out["acceptance"] = result.acceptance
         return out
@@ -110,10 +100,11 @@ class LangevinTarget:
         if sampler is not None and sampler != self.cfg.sampler.name:
             from gentk.recipe import resolve_component
 
-            chosen = resolve_component("sampler", sampler).build()
-        target = self.target if labels is None else ComponentDensity(self.target, labels.to(self.device))
-        extra = {} if steps is None else {"steps": steps}
-        return chosen.sample(target, (n, 2), generator=generator, **extra)
+            chosen = resolve_component("sampler", sampler, accepts=DensitySampler).build()
+        target: LogDensity = self.target
+        if labels is not None:
+            target = ComponentDensity(self.target, labels.to(self.device))
+        return chosen.sample(target, (n, 2), generator=generator, steps=steps)
 
     def figures(self, batch: Batch, *, generator: torch.Generator) -> dict[str, Tensor]:
         image = plots.density_plot(self.target, self.chains, f"target and {len(self.chains)} persistent chains")
@@ -129,6 +120,11 @@ class LangevinTarget:
 
 class MixtureParameters(nn.Module):
     """The parameters of a diagonal Gaussian mixture, held as buffers so checkpoints keep them."""
+
+    means: Tensor  # (K, D)
+    stds: Tensor  # (K, D)
+    weights: Tensor  # (K,)
+    fitted: Tensor  # () bool
 
     def __init__(self, k: int, d: int):
         super().__init__()
@@ -153,10 +149,11 @@ class GMMEM:
     log-likelihood after it (loss is its negative) and the improvement, which EM keeps ≥ 0 when every
     step sees the same data (one batch holding the whole split)."""
 
-    def __init__(self, cfg, ctx: BuildContext):
+    def __init__(self, cfg: GMMEMConfig, ctx: BuildContext):
         self.cfg = cfg
         self.info = ctx.data
         self.device = ctx.device or torch.device("cpu")
+        self.grid_columns: int | None = None
         self.params = MixtureParameters(cfg.components, ctx.data.numel).to(self.device)
         self.rng = _seeded_generator(self.device)
         self.trace: list[float] = []
@@ -179,7 +176,7 @@ class GMMEM:
         """Log-density of examples (B, ...) under the fitted mixture, (B,)."""
         return self.mixture().log_prob(self._flat(x))
 
-    def train_step(self, batch: Batch, ctx: StepContext) -> dict[str, Any]:
+    def train_step(self, batch: Batch, ctx: StepContext) -> dict[str, Tensor | float]:
         x = self._flat(batch.x)  # (B, D)
         if not bool(self.params.fitted):
             start = initial_mixture(x, self.cfg.components, self.rng, method=self.cfg.init, min_std=self.cfg.min_std)

@@ -1,23 +1,22 @@
 """The `langevin` sampler component: `gentk.prob.langevin_run` with its settings from a recipe."""
 
-from typing import Any
-
 import torch
 from torch import Tensor
 
-from gentk.prob import LangevinResult, langevin_run
+from gentk.prob import LangevinResult, Target, langevin_run
+from gentk_prob.configs import LangevinConfig
 
 
 class LangevinSampler:
-    """Samples a log-density ((B, ...) -> (B,), or an object with `log_prob`) or a score function
-    ((B, ...) -> ∇log p) by Langevin dynamics, or MALA when configured."""
+    """Samples a log-density ((B, ...) -> (B,), or a `LogDensity` object) or a score function
+    ((B, ...) -> ∇log p) by Langevin dynamics, or MALA when configured (a `DensitySampler`)."""
 
-    def __init__(self, cfg):
+    def __init__(self, cfg: LangevinConfig):
         self.cfg = cfg
 
     def run(
         self,
-        target: Any,
+        target: Target,
         shape: tuple[int, ...],
         *,
         generator: torch.Generator,
@@ -37,5 +36,8 @@ class LangevinSampler:
             self.cfg.mala,
         )
 
-    def sample(self, model: Any, shape: tuple[int, ...], *, generator: torch.Generator, **options: Any) -> Tensor:
-        return self.run(model, shape, generator=generator, **options).samples
+    def sample(
+        self, target: Target, shape: tuple[int, ...], *, generator: torch.Generator, steps: int | None = None
+    ) -> Tensor:
+        """The final states (B, ...) of fresh chains of `shape`."""
+        return self.run(target, shape, generator=generator, steps=steps).samples

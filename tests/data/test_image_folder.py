@@ -72,7 +72,7 @@ def test_grayscale_matches_pil_conversion(folder):
     x = ds.split("train").x
     assert ds.info.shape == (1, 10, 12) and x.shape[1:] == (1, 10, 12)
     grey_of_label = {lab: round(0.587 * (100 + lab)) for lab in range(3)}  # PIL's L = .299R + .587G + .114B
-    for img, lab in zip(x, ds.split("train").y.tolist()):
+    for img, lab in zip(x, ds.split("train").y.tolist(), strict=True):
         assert abs(int(img[0, 5, 5]) - grey_of_label[lab]) <= 1
 
 

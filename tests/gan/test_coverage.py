@@ -93,7 +93,7 @@ def test_coverage_check_script_scores_a_run_with_independent_classifiers(tmp_pat
     from gentk.recipe import resolve
 
     y = torch.arange(160) % 4
-    for i, (img, label) in enumerate(zip(quadrants(y), y)):
+    for i, (img, label) in enumerate(zip(quadrants(y), y, strict=True)):
         (tmp_path / "quads" / str(int(label))).mkdir(parents=True, exist_ok=True)
         Image.fromarray(img[0].numpy()).save(tmp_path / "quads" / str(int(label)) / f"{i}.png")
     raw = {

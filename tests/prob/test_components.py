@@ -6,9 +6,21 @@ from pathlib import Path
 import pytest
 import torch
 
-from gentk.errors import GentkError
-from gentk.interfaces import Batch, BuildContext, DataInfo, HasExtraState, HasFigures, Model, Split, StepContext
-from gentk.prob import mode_coverage
+from gentk.errors import GentkError, RecipeError
+from gentk.families.density import DensitySampler
+from gentk.interfaces import (
+    Batch,
+    BuildContext,
+    DataInfo,
+    HasExtraState,
+    HasFigures,
+    LogDensity,
+    Metric,
+    Model,
+    Split,
+    StepContext,
+)
+from gentk.prob import mode_coverage, toy_mixture_centres
 from gentk.recipe import load_recipe, resolve_component
 from gentk.registry import get_plugins
 
@@ -17,9 +29,7 @@ POINTS = DataInfo(shape=(2,), num_classes=8, kind="points")
 
 
 def ring_points(n, seed=0, std=0.02):
-    from gentk_data.toy2d import mixture
-
-    centres, _ = mixture("ring")
+    centres = toy_mixture_centres("ring")
     g = torch.Generator().manual_seed(seed)
     return centres[torch.randint(8, (n,), generator=g)] + std * torch.randn(n, 2, generator=g)
 
@@ -78,6 +88,7 @@ def test_langevin_target_trains_samples_and_restores():
     torch.manual_seed(0)
     model = build_model(langevin_table(mala=True))
     assert isinstance(model, Model) and isinstance(model, HasExtraState) and isinstance(model, HasFigures)
+    assert isinstance(model, LogDensity) and isinstance(model.sampler, DensitySampler)
     batch = Batch(ring_points(256))
     figures = [model.train_step(batch, step_ctx(i)) for i in range(5)]
     last = {k: float(v) for k, v in figures[-1].items()}
@@ -107,7 +118,7 @@ def test_gmm_em_fits_and_checkpoints():
         model.log_prob(torch.zeros(1, 2))  # not fitted yet
     batch = Batch(ring_points(2000))
     trace = [float(model.train_step(batch, step_ctx(i))["log_likelihood"]) for i in range(5)]
-    assert all(b >= a - 1e-5 for a, b in zip(trace, trace[1:]))
+    assert all(b >= a - 1e-5 for a, b in zip(trace, trace[1:], strict=False))
     assert trace[-1] > 2.5  # the ring's entropy is about -2.9 nats
     state = {k: v.clone() for k, v in model.networks()["mixture"].state_dict().items()}
     other = build_model({"use": "gmm_em", "components": 8})
@@ -145,8 +156,6 @@ def test_metrics_on_a_fitted_mixture():
 
 
 def test_mode_coverage_metric_warns_on_collapse_and_identifies_the_grid():
-    from gentk_data.toy2d import mixture
-
     from gentk_prob.metrics import identify_mixture
 
     class Collapsed:
@@ -159,7 +168,7 @@ def test_mode_coverage_metric_warns_on_collapse_and_identifies_the_grid():
     metric = resolve_component("metric", "mode_coverage").build()
     result = metric.evaluate(Collapsed(), test, POINTS, generator=torch.Generator())
     assert result["modes"] == 1 and "7 of 8 modes" in result["warning"]
-    grid, _ = mixture("grid")
+    grid = toy_mixture_centres("grid")
     points = grid.repeat(10, 1) + 0.05 * torch.randn(250, 2)
     name, centres, std = identify_mixture(points)
     assert name == "grid" and std == pytest.approx(0.05, rel=0.3)
@@ -188,6 +197,60 @@ def test_recipes_run_end_to_end(tmp_path):
                                                        "data.n_train=2000", "run.batch_size=2000",
                                                        "metrics.1.n_samples=500"], out=tmp_path)
     trace = [r["log_likelihood"] for r in em.metrics("epoch")]
-    assert len(trace) == 3 and all(b >= a - 1e-5 for a, b in zip(trace, trace[1:]))
+    assert len(trace) == 3 and all(b >= a - 1e-5 for a, b in zip(trace, trace[1:], strict=False))
     assert em.evaluate("mode_coverage")["modes"] == 25
     assert (em.path / "figures" / "fit_epoch003.png").is_file()
+
+
+def test_components_implement_their_protocols():
+    """Every component builds into what its kind and its registration promise: models are Models
+    and LogDensities (declared with provides=, which the log_likelihood metric relies on), the
+    sampler a DensitySampler, the metrics Metrics. Catches a model losing log_prob or grid_columns,
+    or a registration that stops declaring what the component provides."""
+    table = get_plugins().registries
+    for name in ("langevin_target", "gmm_em"):
+        assert LogDensity in table["model"][name].provides
+        model = build_model({"use": name})
+        assert isinstance(model, Model) and isinstance(model, LogDensity) and model.grid_columns is None
+    assert DensitySampler in table["sampler"]["langevin"].provides
+    for name in ("mode_coverage", "log_likelihood"):
+        assert isinstance(resolve_component("metric", name).build(), Metric)
+
+
+class NoDensity:
+    """A model with everything a Model has but no exact log-density."""
+
+    device = torch.device("cpu")
+    grid_columns = None
+
+    def networks(self):
+        return {}
+
+    def optimizers(self):
+        return {}
+
+    def train_step(self, batch, ctx):
+        return {"loss": 0.0}
+
+    def sample(self, n, *, generator, labels=None, **options):
+        return torch.zeros(n, 2)
+
+
+def test_log_likelihood_of_a_model_without_a_density_is_a_user_error():
+    """The log_likelihood metric checks isinstance(model, LogDensity) before scoring. Catches it
+    calling log_prob on any model, which reached the user as an AttributeError from the metric
+    rather than a GentkError that says which models have an exact density."""
+    assert isinstance(NoDensity(), Model) and not isinstance(NoDensity(), LogDensity)
+    metric = resolve_component("metric", "log_likelihood").build()
+    with pytest.raises(GentkError, match="no exact log-density"):
+        metric.evaluate(NoDensity(), Split(ring_points(10)), POINTS, generator=torch.Generator())
+
+
+def test_the_langevin_target_takes_only_density_samplers_on_the_command_line():
+    """`gentk sample RUN --sampler NAME` resolves the sampler against DensitySampler. Catches a
+    diffusion sampler being built and then called with a log-density it cannot use."""
+    model = build_model(langevin_table())
+    with pytest.raises(RecipeError) as info:
+        model.sample(4, generator=torch.Generator(), sampler="ddim")
+    [problem] = info.value.problems
+    assert "DensitySampler" in problem.message and "langevin" in problem.hint

@@ -32,7 +32,7 @@ def test_discrete_kl_matches_the_definition_where_finite(pq):
     if bool((q[mask] == 0).any()):
         assert discrete_kl(p, q) == math.inf
     else:
-        expected = sum(float(pi * (math.log(pi) - math.log(qi))) for pi, qi in zip(p[mask], q[mask]))
+        expected = sum(float(pi * (math.log(pi) - math.log(qi))) for pi, qi in zip(p[mask], q[mask], strict=True))
         assert float(discrete_kl(p, q)) == pytest.approx(expected, rel=1e-9, abs=1e-12)
 
 
