@@ -7,24 +7,15 @@ import pytest
 
 from gentk import api
 from gentk.catalog import find_recipe, recipes
-from gentk.cli import main
 from gentk.errors import GentkError
 from gentk.hookspecs import hookimpl
 from gentk.recipe import load_recipe
 from gentk.registry import Plugins
 
+from .test_cli import gentk
+
 BUNDLED = Path(__file__).resolve().parents[2] / "gentk" / "recipes"
 
-
-def gentk(capsys, *args):
-    """Run the CLI; return (exit code, stdout, stderr)."""
-    try:
-        main(list(map(str, args)))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture
