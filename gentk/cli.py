@@ -103,7 +103,13 @@ def run(
     from gentk import api
 
     if nproc > 1:
-        _launch_torchrun(nproc, recipe, set_ or [], out, resume, quiet)
+        from gentk.distributed import launch
+
+        args = ["run", "--out", str(out), *([str(recipe)] if recipe is not None else [])]
+        args += [*(["--resume", str(resume)] if resume is not None else []), *(["--quiet"] if quiet else [])]
+        code = launch(nproc, args + [f"--set={item}" for item in set_ or []])
+        if code:
+            sys.exit(code)
         return
     if resume is not None:
         result = api.resume(resume, overrides=set_ or [], progress=not quiet)
@@ -171,6 +177,25 @@ def plugins() -> None:
         console.print(f"[yellow]warning:[/yellow] {escape_markup(line)}", soft_wrap=True)
     if loaded.failures:
         raise typer.Exit(1)
+
+
+@app.command("new-plugin")
+def new_plugin(
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="The plugin's name: lower-case letters, digits and underscores "
+            "(my_flows writes gentk-my-flows/ with the module gentk_my_flows).",
+            show_default=False,
+        ),
+    ],
+    dest: Annotated[Path, typer.Option("--dest", help="Folder to write the package in.")] = Path("."),
+) -> None:
+    """Write a working plugin package (one model, one recipe, tests using gentk.testing) to start from."""
+    from gentk.scaffold import new_plugin as write_plugin
+
+    root = write_plugin(name, dest)
+    _console().print(f"[green]wrote[/green] {root}; test it with: cd {root} && python -m pytest")
 
 
 @app.command()
@@ -282,37 +307,39 @@ def evaluate(
         console.print(f"{metric}/{key} = {value:.6g}" if isinstance(value, float) else f"{metric}/{key} = {value}")
 
 
+@app.command()
+def runs(
+    folder: Annotated[Path, typer.Argument(help="A folder of run directories.")] = Path("runs"),
+) -> None:
+    """List the runs in a folder: status (running, interrupted, failed, done, stopped), epoch, step and
+    the latest epoch's figures."""
+    from rich.table import Table
+
+    from gentk.runs import list_runs
+
+    found = list_runs(folder)
+    table = Table(title=f"runs in {escape_markup(str(folder))}", caption=None if found else "no runs")
+    for column in ("run", "status", "epoch", "step", "latest figures", "updated"):
+        table.add_column(column)
+    colors = {"done": "green", "running": "cyan", "interrupted": "yellow", "failed": "red", "stopped": "red"}
+    for r in found:
+        color = colors.get(r.status, "white")
+        table.add_row(
+            escape_markup(r.name),
+            f"[{color}]{escape_markup(r.status)}[/{color}]",
+            r.epoch_text,
+            str(r.step) if r.step is not None else "-",
+            escape_markup(r.figures_text) or "-",
+            escape_markup(r.updated) or "-",
+        )
+    _console().print(table)
+
+
 def _set_threads(threads: int | None) -> None:
     if threads:
         import torch
 
         torch.set_num_threads(threads)
-
-
-def _launch_torchrun(nproc: int, recipe, overrides, out, resume, quiet) -> None:
-    """Re-run this command in `nproc` processes under torchrun (gloo on CPU, NCCL on GPUs)."""
-    import subprocess
-
-    args = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        f"--nproc_per_node={nproc}",
-        "-m",
-        "gentk",
-        "run",
-        "--out",
-        str(out),
-    ]
-    args += [str(recipe)] if recipe is not None else []
-    args += ["--resume", str(resume)] if resume is not None else []
-    args += ["--quiet"] if quiet else []
-    for item in overrides:
-        args += ["--set", item]
-    code = subprocess.call(args)
-    if code:
-        sys.exit(code)
 
 
 def _usage(message: str):
@@ -330,11 +357,22 @@ def main(argv: list[str] | None = None) -> None:
     if "--debug" in argv:  # accepted in any position, not only before the command
         _state["debug"] = True
         argv = [a for a in argv if a != "--debug"]
+    import warnings
+
+    from gentk.errors import GentkWarning
+
+    warnings.showwarning = _show_warning
+    warnings.simplefilter("always", GentkWarning)
     try:
         app(args=argv)
     except Interrupted as exc:
-        _report(str(exc), color="yellow")
-        sys.exit(130)
+        import os
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the checkpoint is saved: no traceback from here
+        if os.environ.get("RANK", "0") == "0":  # under torchrun, the first process speaks for all
+            _report(str(exc), color="yellow")
+        sys.exit(exc.exit_code)
     except GentkError as exc:
         _report(exc.render())
         sys.exit(2)
@@ -344,6 +382,20 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:
         _report(f"unexpected error: {type(exc).__name__}: {exc}\n  run again with --debug for the traceback")
         sys.exit(1)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """GentkWarnings as `warning: ...` lines; others as Python shows them."""
+    from gentk.errors import GentkWarning
+
+    if not issubclass(category, GentkWarning):
+        import warnings
+
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+        return
+    from rich.console import Console
+
+    Console(stderr=True, soft_wrap=True).print(f"[bold yellow]warning:[/bold yellow] {escape_markup(str(message))}")
 
 
 def _report(message: str, color: str = "red") -> None:

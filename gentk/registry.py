@@ -101,6 +101,7 @@ class Component:
     distribution: str | None = None
     protocol: Any = None  # the kind's protocol, checked on every built component
     provides: tuple[Any, ...] = ()  # family protocols it implements
+    requires: tuple[Any, ...] = ()  # protocols the model must provide (metrics: what they measure)
 
     @property
     def doc(self) -> str:
@@ -117,6 +118,10 @@ class Component:
     def fits(self, protocol: Any) -> bool:
         """Whether it provides `protocol` (or a protocol derived from it); None fits anything."""
         return protocol is None or any(protocol in getattr(p, "__mro__", (p,)) for p in self.provides)
+
+    def unmet(self, model: Component) -> list[Any]:
+        """The protocols of `requires` that `model` does not provide (empty: it fits the model)."""
+        return [p for p in self.requires if not model.fits(p)]
 
 
 @attrs.frozen
@@ -327,24 +332,47 @@ class Plugins:
     def _stage_components(self, plugin: str, kinds: dict[str, Kind], staged: _Staged) -> None:
         dist = self._distribution(plugin)
 
-        def add(kind: str, name: str, factory: Callable[..., Any], config: type, provides: Iterable[Any]) -> None:
+        def add(
+            kind: str,
+            name: str,
+            factory: Callable[..., Any],
+            config: type,
+            provides: Iterable[Any],
+            requires: Iterable[Any],
+        ) -> None:
             if kind not in kinds:
                 raise PluginError(f"{kind!r} is not a component kind", hint=available_hint(kinds))
-            provides = tuple(provides)
-            _check_registration(kinds[kind], name, factory, config, provides)
+            provides, requires = tuple(provides), tuple(requires)
+            _check_registration(kinds[kind], name, factory, config, provides, requires)
             staged.components.append(
-                Component(kind, name, factory, config, plugin, dist, kinds[kind].protocol, provides)
+                Component(kind, name, factory, config, plugin, dist, kinds[kind].protocol, provides, requires)
             )
 
         for kind, hook in hookspecs.KIND_HOOKS.items():
 
-            def one_kind(name: str, factory: Any, config: type, *, provides: Iterable[Any] = (), _kind: str = kind):
-                add(_kind, name, factory, config, provides)
+            def one_kind(
+                name: str,
+                factory: Any,
+                config: type,
+                *,
+                provides: Iterable[Any] = (),
+                requires: Iterable[Any] = (),
+                _kind: str = kind,
+            ) -> None:
+                add(_kind, name, factory, config, provides, requires)
 
             self._call(plugin, hook, one_kind)
 
-        def any_kind(kind: str, name: str, factory: Any, config: type, *, provides: Iterable[Any] = ()) -> None:
-            add(kind, name, factory, config, provides)
+        def any_kind(
+            kind: str,
+            name: str,
+            factory: Any,
+            config: type,
+            *,
+            provides: Iterable[Any] = (),
+            requires: Iterable[Any] = (),
+        ) -> None:
+            add(kind, name, factory, config, provides, requires)
 
         self._call(plugin, "gentk_register_components", any_kind)
         self._call(plugin, "gentk_register_recipes", staged.folders.append)
@@ -388,7 +416,9 @@ class Plugins:
         return table[name]
 
 
-def _check_registration(kind: Kind, name: Any, factory: Any, config: Any, provides: tuple[Any, ...]) -> None:
+def _check_registration(
+    kind: Kind, name: Any, factory: Any, config: Any, provides: tuple[Any, ...], requires: tuple[Any, ...] = ()
+) -> None:
     what = f"{kind.name} {name!r}"
     if not isinstance(name, str) or not name:
         raise PluginError(f"a {kind.name} was registered with the name {name!r}; names are non-empty strings")
@@ -401,6 +431,9 @@ def _check_registration(kind: Kind, name: Any, factory: Any, config: Any, provid
     for protocol in provides:
         if not getattr(protocol, "_is_runtime_protocol", False):
             raise PluginError(f"{what} provides {protocol!r}, which is not a @runtime_checkable Protocol")
+    for protocol in requires:
+        if not getattr(protocol, "_is_runtime_protocol", False):
+            raise PluginError(f"{what} requires {protocol!r}, which is not a @runtime_checkable Protocol")
     if kind.needs_family and not provides:
         raise PluginError(
             f"{what} does not say which family protocol it implements",
@@ -460,6 +493,13 @@ def get_plugins() -> Plugins:
         if on_problems is not None and _default.problems():
             on_problems(_default.problems())
     return _default
+
+
+def use_plugins(plugins: Plugins | None) -> Plugins | None:
+    """Make `plugins` the process-wide manager (None: load afresh on next use); returns the one it replaces."""
+    global _default
+    before, _default = _default, plugins
+    return before
 
 
 def reset_plugins() -> None:

@@ -1,29 +1,11 @@
-"""Registers a dataset and a model; only configs are defined here, so listing plugins is fast."""
+"""Registers a dataset, a model and a recipe; the configs live in `configs.py` and the
+components are imported lazily, so listing plugins is fast."""
 
-from attrs import validators as v
+from importlib import resources
 
-from gentk.config import config, param, sub
 from gentk.hookspecs import hookimpl
-from gentk.registry import Spec, lazy
-
-
-@config
-class BlobConfig:
-    """Points from one Gaussian blob: N(mean, std^2 I) in `dim` dimensions."""
-
-    dim: int = param(2, "dimension of the points", v.gt(0))
-    mean: float = param(3.0, "mean of every coordinate")
-    std: float = param(0.5, "standard deviation of every coordinate", v.gt(0))
-    n_train: int = param(512, "training points", v.gt(0))
-    n_test: int = param(128, "held-out points", v.gt(0))
-    seed: int = param(0, "seed of the generated points")
-
-
-@config
-class GaussianFitConfig:
-    """A diagonal Gaussian fitted by maximum likelihood with gradient steps."""
-
-    optimizer: Spec = sub("optimizer", "adam", "optimizer of the mean and log-variance")
+from gentk.registry import lazy
+from gentk_example.configs import BlobConfig, GaussianFitConfig
 
 
 @hookimpl
@@ -34,3 +16,8 @@ def gentk_register_datasets(register):
 @hookimpl
 def gentk_register_models(register):
     register("gaussian_fit", lazy("gentk_example.components:GaussianFit"), GaussianFitConfig)
+
+
+@hookimpl
+def gentk_register_recipes(register):
+    register(resources.files("gentk_example") / "recipes")
