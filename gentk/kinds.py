@@ -41,7 +41,12 @@ def protocol_summary(protocol: Any) -> str:
 BUNDLED: dict[str, Kind] = {
     k.name: k
     for k in (
-        Kind("dataset", base.Dataset, "A dataset held in memory with a training and a held-out split."),
+        Kind(
+            "dataset",
+            base.Dataset,
+            "A dataset held in memory with a training and a held-out split.",
+            "factory(config) -> Dataset",
+        ),
         Kind(
             "model",
             base.Model,

@@ -25,7 +25,7 @@ def members(protocol: Any) -> list[str]:
         value = vars(owner).get(name)
         if callable(value):
             signature = str(inspect.signature(value)).replace("'", "")
-            doc = inspect.getdoc(value)
+            doc = inspect.cleandoc(value.__doc__ or "")  # its own doc, not object.__call__'s
             lines.append(f"- `{name}{signature}`" + (f": {' '.join(doc.split())}" if doc else ""))
         else:
             annotation = owner.__annotations__[name]
