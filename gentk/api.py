@@ -9,6 +9,9 @@ print(run.evaluate("nll", k=500))
 
 from __future__ import annotations
 
+import json
+import math
+import shutil
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -18,7 +21,7 @@ import torch
 
 from gentk import catalog, distributed
 from gentk.engine import Trainer, build_model, evaluate_metric, fit_metrics, load_model_state
-from gentk.errors import GentkError
+from gentk.errors import GentkError, Interrupted, NumericalError
 from gentk.figures import save_samples
 from gentk.hardware import select_device
 from gentk.interfaces import Model
@@ -26,6 +29,7 @@ from gentk.progress import Reporter
 from gentk.recipe import Recipe, dumps, load_recipe, resolve_component
 from gentk.registry import Component, Plugins, attributed, get_plugins
 from gentk.rundir import RunDir
+from gentk.signals import abort_on_signals
 
 
 def load(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
@@ -62,7 +66,11 @@ def train(
     name: str | None = None,
     progress: bool = False,
 ) -> Run:
-    """Train a recipe (a recipe file, or a recipe's name) into a new run directory `out/<name>-<time>`."""
+    """Train a recipe (a recipe file, or a recipe's name) into a new run directory `out/<name>-<time>`.
+
+    Ctrl-C, SIGTERM or SIGUSR1 stop it at the next step boundary with a checkpoint (raising
+    `Interrupted`, which names the resume command); a run that fails or is stopped before its first
+    step leaves no directory."""
     if not isinstance(recipe, Recipe):
         file = catalog.find_recipe(recipe)
         name = name or file.stem
@@ -70,9 +78,24 @@ def train(
     world = _join_world(recipe)
     path = str(RunDir.create(out, name or "run").path) if world.is_main else None
     run_dir = RunDir(Path(distributed.share_text(path, world)))
-    trainer = Trainer(recipe, run_dir, reporter=Reporter(progress), world=world)
-    trainer.start()
-    trainer.fit()
+    if world.is_main:
+        run_dir.lock()
+    trainer: Trainer | None = None
+    try:
+        with abort_on_signals(lambda signum: Interrupted(None, signum=signum)):
+            trainer = Trainer(recipe, run_dir, reporter=Reporter(progress), world=world)
+            trainer.start()
+        trainer.fit()
+    except BaseException as exc:
+        if trainer is None or trainer.saved is None and trainer.pos.step == 0:  # nothing trained: leave nothing
+            if world.is_main:
+                run_dir.unlock()
+                shutil.rmtree(run_dir.path, ignore_errors=True)
+            if isinstance(exc, Interrupted) and exc.run_path is not None:
+                raise Interrupted(None, signum=exc.signum) from None
+        raise
+    finally:
+        run_dir.unlock()
     return Run(run_dir.path)
 
 
@@ -83,19 +106,39 @@ def _join_world(recipe: Recipe) -> distributed.World:
     return world
 
 
+def _lock(run_dir: RunDir, world: distributed.World) -> None:
+    """Take the run's lock on rank 0; every process fails together when another process holds it."""
+    problem: dict[str, Any] = {}
+    if world.is_main:
+        try:
+            run_dir.lock()
+        except GentkError as exc:
+            problem = {"message": exc.message, "hint": exc.hint}
+    problem = json.loads(distributed.share_text(json.dumps(problem), world))
+    if problem:
+        raise GentkError(problem["message"], hint=problem["hint"])
+
+
 def resume(path: str | Path, *, overrides: Sequence[str] = (), progress: bool = False) -> Run:
-    """Continue an interrupted (or finished, with more epochs) run from its checkpoint."""
+    """Continue an interrupted (or finished, with more epochs) run from its newest readable checkpoint,
+    its history cut back to the checkpoint's step; a run without a checkpoint restarts from its
+    first step. One process at a time: a run that another process is writing is refused."""
     run_dir = RunDir.open(path)
     recipe = load_recipe(run_dir.recipe_file, list(overrides))
     world = _join_world(recipe)
-    trainer = Trainer(recipe, run_dir, reporter=Reporter(progress), world=world)
-    if run_dir.has_checkpoint():
-        trainer.restore()
-    else:
-        trainer.start()
-    if overrides and world.is_main:
-        run_dir.recipe_file.write_text(dumps(recipe), encoding="utf-8")
-    trainer.fit()
+    _lock(run_dir, world)
+    try:
+        with abort_on_signals(lambda signum: Interrupted(run_dir.path, signum=signum, nproc=world.size, saved=False)):
+            trainer = Trainer(recipe, run_dir, reporter=Reporter(progress), world=world)
+            if run_dir.has_checkpoint():
+                trainer.restore()
+            else:
+                trainer.restart()
+            if overrides and world.is_main:
+                run_dir.write_text("recipe.toml", dumps(recipe))
+        trainer.fit()
+    finally:
+        run_dir.unlock()
     return Run(run_dir.path)
 
 
@@ -127,7 +170,18 @@ class Run:
         """n samples (images in [0, 1] or points); options go to the model (sampler, steps, guidance...)."""
         generator = torch.Generator(self.model.device).manual_seed(seed)
         with attributed(self.recipe.model.component, "while sampling"):
-            return self.model.sample(n, generator=generator, labels=labels, **options)
+            samples = self.model.sample(n, generator=generator, labels=labels, **options)
+        finite = torch.isfinite(samples)
+        if not bool(finite.all()):
+            bad = int((~finite).sum())
+            given = ", ".join(f"{k}={v!r}" for k, v in options.items())
+            raise NumericalError(
+                f"sampling {self.path} produced {bad} non-finite value{'s' if bad != 1 else ''} "
+                f"(of {samples.numel()}){f' with {given}' if given else ''}; nothing was written",
+                hint="check the sampling options (guidance, eta, steps); if the run diverged, its weights may be "
+                "unusable",
+            )
+        return samples
 
     def save_samples(self, n: int, out: str | Path, **kwargs: Any) -> Path:
         """Samples to a PNG grid (images or a 2-D scatter) or, for `.pt`, the tensor itself."""
@@ -152,6 +206,13 @@ class Run:
         fit_metrics([(spec, evaluator)], dataset.split("train"), dataset.info)
         generator = torch.Generator(self.model.device).manual_seed(seed)
         result = evaluate_metric(spec, evaluator, self.model, dataset.split(split), dataset.info, generator)
+        bad = sorted(k for k, v in result.items() if isinstance(v, float) and not math.isfinite(v))
+        if bad:
+            figures = ", ".join(f"{k} = {result[k]}" for k in bad)
+            raise NumericalError(
+                f"evaluating {self.path} with {metric!r} gave non-finite figures ({figures}); nothing was logged",
+                hint="the run's weights may have diverged, or the metric's settings do not fit the model",
+            )
         self.dir.log({"kind": "eval", "metric": metric, "step": self._last_step(), **result})
         return result
 

@@ -9,7 +9,11 @@ networks and optimizers. Rank 0 alone writes the run directory. gloo serves CPUs
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from types import FrameType
 
 import attrs
 import torch
@@ -100,14 +104,35 @@ def average_gradients_before_steps(optimizers: Mapping[str, Optimizer], world: W
         optimizer.register_step_pre_hook(hook)
 
 
-def average_figures(figures: Mapping[str, float], world: World) -> dict[str, float]:
+def average_figures(figures: Mapping[str, float], world: World, device: torch.device | None = None) -> dict[str, float]:
     """The mean of each logged figure over processes (so every rank sees the same NaN check)."""
-    if not world.enabled or not figures:
-        return dict(figures)
+    return reduce_step(figures, (), world, device)[0]
+
+
+def reduce_step(
+    figures: Mapping[str, float], flags: Sequence[bool], world: World, device: torch.device | None = None
+) -> tuple[dict[str, float], list[bool]]:
+    """One all-reduce per step: the mean of each figure over processes, and for each flag whether any
+    process raised it (a stop asked for by a signal, a checkpoint due by the clock). Piggybacking
+    the flags on the figures' all-reduce lets every process stop or save at the same step at no
+    extra cost. `device` is where the collective runs (a GPU for NCCL)."""
+    if not world.enabled:
+        return dict(figures), [bool(f) for f in flags]
     keys = sorted(figures)
-    values = torch.tensor([figures[k] for k in keys], dtype=torch.float64)
-    dist.all_reduce(values)
-    return {k: float(v) / world.size for k, v in zip(keys, values, strict=False)}
+    values = [float(figures[k]) for k in keys] + [1.0 if f else 0.0 for f in flags]
+    if not values:
+        return {}, []
+    on = device if device is not None and device.type == "cuda" else torch.device("cpu")
+    tensor = torch.tensor(values, dtype=torch.float64, device=on)
+    dist.all_reduce(tensor)
+    out = tensor.tolist()
+    averaged = {k: v / world.size for k, v in zip(keys, out[: len(keys)], strict=True)}
+    return averaged, [v > 0 for v in out[len(keys) :]]
+
+
+def any_flag(flag: bool, world: World, device: torch.device | None = None) -> bool:
+    """Whether any process raised the flag (a collective: every process must call it)."""
+    return reduce_step({}, [flag], world, device)[1][0]
 
 
 def share_text(text: str | None, world: World) -> str:
@@ -127,3 +152,60 @@ def barrier(world: World) -> None:
 def shutdown(world: World) -> None:
     if world.enabled and dist.is_initialized():
         dist.destroy_process_group()
+
+
+# -- launching --------------------------------------------------------------------------------
+def _terminal_foreground() -> bool:
+    """Whether this process runs in the foreground of a terminal, where Ctrl-C reaches every process
+    of the group (torchrun and its workers included) by itself."""
+    try:
+        return os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp()
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def torchrun_main() -> None:
+    """torchrun, ending quietly with 128 + the signal's number when a signal stopped it (its workers
+    have printed how to resume) rather than with the traceback of its SignalException."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.run import main
+
+    try:
+        main()
+    except SignalException as exc:
+        sys.exit(128 + int(exc.sigval))
+
+
+def launch(nproc: int, gentk_args: Sequence[str]) -> int:
+    """Run `gentk ARGS` in `nproc` processes under torchrun (gloo on CPU, NCCL on GPUs); the exit code.
+
+    Signals: torchrun passes SIGINT and SIGTERM to its workers (told to, SIGUSR1 as well), which
+    save a checkpoint at the same step and exit; it kills them if they take more than 30 seconds.
+    This process passes on the first SIGTERM or SIGUSR1 it receives (and a SIGINT that did not come
+    from its terminal, which signals the whole group itself), and then ignores further signals
+    until the workers are done. An interrupted run exits with 128 + the signal's number."""
+    launcher = "from gentk.distributed import torchrun_main; torchrun_main()"
+    args = [sys.executable, "-c", launcher, "--standalone", f"--nproc_per_node={nproc}"]
+    args += ["-m", "gentk", *gentk_args]
+    env = {**os.environ, "TORCHELASTIC_SIGNALS_TO_HANDLE": "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1"}
+    received: list[int] = []
+    child = subprocess.Popen(args, env=env)
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        first = not received
+        received.append(signum)
+        if first and not (signum == signal.SIGINT and _terminal_foreground()):
+            child.send_signal(signum)
+        elif not first and signum != signal.SIGINT:
+            os.write(2, b"\nsaving a checkpoint; please wait\n")
+
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
+    previous = {sig: signal.signal(sig, forward) for sig in signals}
+    try:
+        code = child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+    if received and code:
+        return 128 + received[0]
+    return code

@@ -8,9 +8,14 @@ checkpoints, resumption and interruption.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import platform
+import signal
+import socket
 import time
+import warnings
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -20,7 +25,7 @@ import torch
 
 from gentk import distributed, figures
 from gentk.data import batches, steps_per_epoch
-from gentk.errors import GentkError, Interrupted, NumericalError
+from gentk.errors import GentkError, GentkWarning, Interrupted, NumericalError, signal_name
 from gentk.hardware import autocast, select_device, select_precision
 from gentk.interfaces import (
     BuildContext,
@@ -37,8 +42,10 @@ from gentk.progress import Reporter
 from gentk.recipe import Recipe, dumps
 from gentk.registry import Spec, attributed, get_plugins
 from gentk.rundir import RunDir
+from gentk.signals import StopRequest, stop_on_signals
 
 LOG_EVERY = 20  # steps per "step" record in metrics.jsonl
+DIVERGENCE_HINT = 'lower the learning rate, set run.max_loss to stop earlier, use precision = "fp32", or check the data'
 
 
 # -- building ---------------------------------------------------------------------------------
@@ -109,16 +116,59 @@ class Position:
     sums: dict = attrs.Factory(dict)  # running totals of this epoch's figures
     seconds: float = 0.0  # training time spent in this epoch
 
+    def describe(self) -> str:
+        done = f"{self.epoch} epoch{'s' if self.epoch != 1 else ''} done"
+        return f"step {self.step} ({done}{f' + {self.batch} steps' if self.batch else ''})"
+
+
+def parse_every(value: str | int | None) -> tuple[int | None, float | None]:
+    """`run.checkpoint_every`: "500" (steps) -> (500, None); "10m" (minutes) -> (None, 600.0)."""
+    if value is None:
+        return None, None
+    text = str(value).strip().lower()
+    try:
+        if text.endswith("m"):
+            minutes = float(text[:-1])
+            if minutes > 0:
+                return None, 60.0 * minutes
+        elif int(text) > 0:
+            return int(text), None
+    except ValueError:
+        pass
+    raise GentkError(
+        f"run.checkpoint_every = {value!r} is neither a number of steps nor of minutes",
+        hint='write e.g. "500" (every 500 steps) or "10m" (every 10 minutes)',
+    )
+
+
+class _StopNow(Exception):
+    """Raised inside `fit` at a step boundary where a signal asked to stop."""
+
 
 class Trainer:
-    """Trains one recipe into one run directory."""
+    """Trains one recipe into one run directory.
+
+    Checkpoints are written at step boundaries only (after a complete `train_step` and the position
+    update), so a checkpoint's position and its model, optimizer and RNG states always agree: at each
+    epoch end, every `run.checkpoint_every` steps or minutes, and when a signal asks to stop
+    (see gentk.signals). Under torch.distributed the stop request and the clock's checkpoint are
+    agreed on in the all-reduce of the step's figures that the loop does anyway, so every process
+    saves at the same step and every process's RNG state is kept."""
 
     def __init__(
-        self, recipe: Recipe, run: RunDir, *, reporter: Reporter | None = None, world: distributed.World | None = None
+        self,
+        recipe: Recipe,
+        run: RunDir,
+        *,
+        reporter: Reporter | None = None,
+        world: distributed.World | None = None,
+        stop: StopRequest | None = None,
     ):
         self.recipe, self.run, self.cfg = recipe, run, recipe.run
         self.world = world or distributed.World()
         self.reporter = reporter if reporter is not None and self.world.is_main else Reporter(enabled=False)
+        self.stop = stop or StopRequest(announce=self.world.is_main)
+        self.every_steps, self.every_seconds = parse_every(self.cfg.checkpoint_every)
         if self.cfg.threads:
             torch.set_num_threads(self.cfg.threads)
         self.device = distributed.device_for(self.world, select_device(self.cfg.device))
@@ -142,6 +192,10 @@ class Trainer:
         self.data_rng = torch.Generator().manual_seed(self.cfg.seed)
         self.epoch_rng_state = self.data_rng.get_state()
         self.pos = Position()
+        self.saved: Position | None = None  # where the last checkpoint was written
+        self.saved_time = time.monotonic()
+        self.best: dict[str, Any] | None = None  # best_metric's best value, its epoch and step
+        self.last_record: dict[str, Any] = {}
 
     # -- state ------------------------------------------------------------------------------
     def rng_state(self) -> dict[str, torch.Tensor]:
@@ -150,43 +204,113 @@ class Trainer:
             state["cuda"] = torch.cuda.get_rng_state(self.device)
         return state
 
-    def checkpoint(self, gather: bool = True) -> None:
-        """Save on rank 0, with every process's RNG state (collective unless `gather` is off)."""
+    def check_weights_finite(self) -> None:
+        """Refuse to save non-finite weights (or optimizer state): every process checks its own copy
+        (they are equal), so all raise together. One host sync per checkpoint."""
+        checks, names = [], []
+        for name, net in self.model.networks().items():
+            for t in net.state_dict().values():
+                if t.is_floating_point() or t.is_complex():
+                    checks.append(torch.isfinite(t).all())
+                    names.append(f"network {name!r}")
+        for name, opt in self.model.optimizers().items():
+            for per_param in opt.state_dict().get("state", {}).values():
+                for t in per_param.values():
+                    if isinstance(t, torch.Tensor) and t.is_floating_point():
+                        checks.append(torch.isfinite(t).all())
+                        names.append(f"the state of optimizer {name!r}")
+        if not checks:
+            return
+        finite = torch.stack(checks).cpu()
+        if bool(finite.all()):
+            return
+        bad = sorted({n for n, ok in zip(names, finite.tolist(), strict=True) if not ok})
+        raise NumericalError(
+            f"{', '.join(bad)} became non-finite by {self.pos.describe()}; training stopped without saving "
+            f"them, and {self.kept()}",
+            hint=DIVERGENCE_HINT,
+        )
+
+    def checkpoint(self, *, best: bool = False) -> None:
+        """Save at a step boundary on rank 0, with every process's RNG state (a collective)."""
+        self.check_weights_finite()
         rngs: list[Any] = [self.rng_state()]
-        if self.world.enabled and gather:
+        if self.world.enabled:
             rngs = [None] * self.world.size
             torch.distributed.all_gather_object(rngs, self.rng_state())
         if self.world.is_main:
             state = model_state(self.model)
             state["position"] = attrs.asdict(self.pos)
             state["rng"] = {"processes": rngs, "data_epoch_start": self.epoch_rng_state}
-            self.run.save_checkpoint(state)
-        if gather:
-            distributed.barrier(self.world)
+            state["best"] = self.best
+            self.run.save_checkpoint(state, step=self.pos.step, keep=self.cfg.keep_checkpoints, best=best)
+            self.write_status("running")
+        self.saved = attrs.evolve(self.pos, sums=dict(self.pos.sums))
+        self.saved_time = time.monotonic()
+        distributed.barrier(self.world)
 
     def restore(self) -> None:
-        state = self.run.load_checkpoint(self.device)
+        state = self.run.load_checkpoint(self.device)  # the newest readable one
         load_model_state(self.model, state)
         self.pos = Position(**state["position"])
+        self.saved = attrs.evolve(self.pos)
+        self.best = state.get("best")
         rngs = state["rng"]["processes"]
+        if len(rngs) != self.world.size and self.world.is_main:
+            warnings.warn(
+                f"the checkpoint holds the random states of {len(rngs)} process(es) and this run has "
+                f"{self.world.size}: training goes on, but not exactly as with {len(rngs)}",
+                GentkWarning,
+                stacklevel=2,
+            )
         mine = rngs[self.world.rank] if self.world.rank < len(rngs) else rngs[0]
         torch.set_rng_state(mine["torch"].cpu())
         if "cuda" in mine and self.device.type == "cuda":
             torch.cuda.set_rng_state(mine["cuda"].cpu(), self.device)
         self.epoch_rng_state = state["rng"]["data_epoch_start"].cpu()
+        distributed.barrier(self.world)  # every process has read the checkpoint files
         if self.world.is_main:
-            self.run.truncate_metrics(self.pos.step)
+            self.run.truncate_metrics(self.pos.step)  # the history ends where the checkpoint stands
+            self.run.discard_checkpoints_after(self.pos.step)
         distributed.barrier(self.world)
+
+    def restart(self) -> None:
+        """Resume a run that has no checkpoint: from its first step, its history emptied."""
+        if self.world.is_main:
+            self.run.truncate_metrics(None)
+        self.start()
 
     def start(self) -> None:
         if not self.world.is_main:
             return
-        self.run.recipe_file.write_text(dumps(self.recipe), encoding="utf-8")
+        self.run.write_text("recipe.toml", dumps(self.recipe))
         self.run.write_json("plugins.json", plugin_versions())
         self.run.write_data_info(self.info)
         self.run.log(
             {"kind": "start", "step": 0, "device": str(self.device), "precision": self.precision, "seed": self.cfg.seed}
         )
+
+    def write_status(self, status: str, **fields: Any) -> None:
+        if not self.world.is_main:
+            return
+        latest = {k: v for k, v in self.last_record.items() if k not in ("kind", "epoch", "step")}
+        self.run.write_status(
+            status,
+            epoch=self.pos.epoch,
+            epochs=self.cfg.epochs,
+            step=self.pos.step,
+            checkpoint_step=self.saved.step if self.saved is not None else None,
+            nproc=self.world.size,
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            latest=latest,
+            **fields,
+        )
+
+    def kept(self) -> str:
+        if self.saved is None:
+            return "no checkpoint had been written yet"
+        return f"the last checkpoint, at {self.saved.describe()}, is kept in {self.run.path} (its weights are finite)"
 
     # -- loop -------------------------------------------------------------------------------
     def epoch_batches(self) -> Iterator:
@@ -209,26 +333,52 @@ class Trainer:
                 yield batch
 
     def fit(self) -> dict[str, Any]:
+        """Train to `run.epochs`. Signals stop it at the next step boundary with a checkpoint
+        (raising Interrupted); the run's status.json follows it."""
         total = steps_per_epoch(len(self.train_split), self.cfg.batch_size, self.cfg.steps_per_epoch)
+        self.write_status("running")
         try:
-            while self.pos.epoch < self.cfg.epochs:
-                self.train_epoch(total)
-                self.end_epoch()
-        except KeyboardInterrupt:
-            self.checkpoint(gather=False)  # other processes may be gone: no collectives
-            raise Interrupted(self.run.path) from None
+            with stop_on_signals(self.stop):
+                try:
+                    while self.pos.epoch < self.cfg.epochs:
+                        self.train_epoch(total)
+                        self.end_epoch()
+                        last = self.pos.epoch >= self.cfg.epochs
+                        if not last and distributed.any_flag(self.stop.requested, self.world, self.device):
+                            raise _StopNow  # a signal during the epoch's end: its checkpoint is saved
+                except _StopNow:
+                    raise self.interrupted() from None
+        except KeyboardInterrupt:  # raised by code, not by a signal: the state may be mid-step
+            self.write_status("interrupted", signal="SIGINT")
+            raise Interrupted(self.run.path, nproc=self.world.size, saved=False) from None
+        except Interrupted as exc:
+            self.write_status("interrupted", signal=signal_name(exc.signum))
+            raise
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                self.write_status("failed", error=f"{type(exc).__name__}: {exc}"[:500])
+            raise
+        self.write_status("done")
         return self.finish()
+
+    def interrupted(self) -> Interrupted:
+        signum = self.stop.signum if self.stop.signum is not None else signal.SIGINT
+        return Interrupted(self.run.path, signum=signum, nproc=self.world.size, where=self.pos.describe())
 
     def train_epoch(self, total: int) -> None:
         set_mode(self.model, True)
         sums = defaultdict(float, self.pos.sums)
         count, started, before = 0, time.perf_counter(), self.pos.seconds
+        every_steps, every_seconds = self.every_steps, self.every_seconds
         with self.reporter.task(f"epoch {self.pos.epoch + 1}/{self.cfg.epochs}", total, self.pos.batch) as task:
             for batch in self.epoch_batches():
                 ctx = StepContext(self.pos.step, self.pos.epoch, self.autocast, self.device)
                 with attributed(self.recipe.model.component, "in its train step"):
                     figures_ = {k: float(v) for k, v in self.model.train_step(batch, ctx).items()}
-                figures_ = distributed.average_figures(figures_, self.world)
+                clock_due = every_seconds is not None and time.monotonic() - self.saved_time >= every_seconds
+                figures_, (stop, save) = distributed.reduce_step(
+                    figures_, (self.stop.requested, clock_due and self.world.is_main), self.world, self.device
+                )
                 self.check_finite(figures_)
                 self.pos.step += 1
                 self.pos.batch += 1
@@ -249,23 +399,39 @@ class Trainer:
                             "images_per_s": rate,
                         }
                     )
+                # a step boundary: position and state agree. The epoch's last step is saved by end_epoch.
+                if self.pos.batch < total:
+                    if stop:
+                        self.checkpoint()
+                        raise _StopNow
+                    if save or (every_steps is not None and self.pos.step % every_steps == 0):
+                        self.checkpoint()
+                elif stop:
+                    self.stop.request(self.stop.signum or signal.SIGINT)
         done = max(self.pos.batch, 1)
         self.epoch_summary = {k: v / done for k, v in sums.items()}
         self.epoch_summary["seconds"] = self.pos.seconds
         self.epoch_summary["images_per_s"] = self.pos.batch * self.cfg.batch_size / max(self.pos.seconds, 1e-9)
 
     def check_finite(self, figures_: Mapping[str, float]) -> None:
-        loss = figures_.get("loss")
-        if loss is not None and not math.isfinite(loss):
-            kept = (
-                f"the last good checkpoint (after epoch {self.pos.epoch}) is kept"
-                if self.run.has_checkpoint()
-                else "no checkpoint had been written yet"
-            )
+        """Stop on a non-finite figure (a loss, a gradient norm) or a loss above `run.max_loss`. The
+        figures are host floats already: no extra sync."""
+        bad = next(((k, v) for k, v in figures_.items() if not math.isfinite(v)), None)
+        max_loss = self.cfg.max_loss
+        if bad is None and max_loss is not None:
+            loss = figures_.get("loss")
+            if loss is not None and loss > max_loss:
+                raise NumericalError(
+                    f"the loss reached {loss:.6g}, above run.max_loss = {max_loss:g}, at epoch {self.pos.epoch + 1}, "
+                    f"step {self.pos.step + 1}: the run diverged; training stopped and {self.kept()}",
+                    hint=DIVERGENCE_HINT,
+                )
+        if bad is not None:
+            name, value = bad
             raise NumericalError(
-                f"the loss became {loss} at epoch {self.pos.epoch + 1}, step {self.pos.step + 1}; training stopped "
-                f"and {kept} in {self.run.path}",
-                hint='lower the learning rate, use precision = "fp32", or check the data',
+                f"the {name} became {value} at epoch {self.pos.epoch + 1}, step {self.pos.step + 1}; training "
+                f"stopped and {self.kept()}",
+                hint=DIVERGENCE_HINT,
             )
 
     def end_epoch(self) -> None:
@@ -273,27 +439,55 @@ class Trainer:
         if self.world.enabled:  # buffers (batch-norm statistics) follow rank 0, as in DDP
             distributed.check_in_sync(self.model.networks(), self.device)
             distributed.broadcast_state(self.model.networks())
+        best = False
         if self.world.is_main:
-            self.report_epoch(epoch)
+            record = self.report_epoch(epoch)
+            best = self.update_best(record)
         self.pos = Position(epoch=epoch, batch=0, step=self.pos.step)
         self.epoch_rng_state = self.data_rng.get_state()
-        self.checkpoint()
+        self.checkpoint(best=best)
 
-    def report_epoch(self, epoch: int) -> None:
+    def update_best(self, record: Mapping[str, Any]) -> bool:
+        """Whether this epoch's `run.best_metric` beats the best so far (then it is kept as best.pt)."""
+        name = self.cfg.best_metric
+        if name is None:
+            return False
+        value = record.get(name)
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            figures_ = ", ".join(sorted(k for k, v in record.items() if isinstance(v, int | float))) or "none"
+            message = f"run.best_metric {name!r} is not a figure of the epoch records (they have: {figures_})"
+            self.reporter.warn(message)
+            warnings.warn(message, GentkWarning, stacklevel=2)
+            return False
+        if not math.isfinite(value):
+            return False
+        if self.best is not None:
+            previous = self.best["value"]
+            if (value >= previous) if self.cfg.best_mode == "min" else (value <= previous):
+                return False
+        self.best = {"metric": name, "value": float(value), "epoch": record["epoch"], "step": record["step"]}
+        return True
+
+    def report_epoch(self, epoch: int) -> dict[str, Any]:
         set_mode(self.model, False)
         record = {"kind": "epoch", "epoch": epoch, "step": self.pos.step, **self.epoch_summary}
-        record.update(self.evaluate_metrics(epoch))
-        if self.cfg.n_samples and (epoch % self.cfg.sample_every == 0 or epoch == self.cfg.epochs):
-            self.draw_figures(epoch)
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):  # evaluating never moves training's random state
+            record.update(self.evaluate_metrics(epoch))
+            if self.cfg.n_samples and (epoch % self.cfg.sample_every == 0 or epoch == self.cfg.epochs):
+                self.draw_figures(epoch)
         set_mode(self.model, True)
         self.run.log(record)
+        self.last_record = record
         self.reporter.epoch(record)
+        return record
 
     def evaluate_metrics(self, epoch: int) -> dict[str, Any]:
         if not self.metrics:
             return {}
         test = self.dataset.split("test")
         if not self.metrics_fitted:
+            torch.manual_seed(self.cfg.seed + 15485863)  # the same fit whenever it happens (inside fork_rng)
             fit_metrics(self.metrics, self.train_split, self.info)
             self.metrics_fitted = True
         out: dict[str, Any] = {}

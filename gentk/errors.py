@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+import signal
 from collections.abc import Sequence
 
 import attrs
@@ -84,15 +86,52 @@ def _innermost_frame(exc: BaseException) -> str:
 
 
 class Interrupted(Exception):
-    """Training stopped by Ctrl-C after a checkpoint was saved."""
+    """Training stopped by a signal (Ctrl-C, SIGTERM, SIGUSR1) after a checkpoint was saved at a step
+    boundary. `exit_code` is 128 + the signal's number, as a shell reports a process killed by it:
+    130 for SIGINT, 143 for SIGTERM, 138 for SIGUSR1."""
 
-    def __init__(self, run_path: object):
-        super().__init__(f"interrupted; checkpoint saved. Resume with: gentk run --resume {run_path}")
+    def __init__(
+        self,
+        run_path: object | None,
+        *,
+        signum: int = signal.SIGINT,
+        nproc: int = 1,
+        where: str = "",
+        saved: bool = True,
+    ):
+        name = signal_name(signum)
+        command = ""
+        if run_path is None:  # stopped while starting a new run, whose directory was removed
+            text = f"interrupted ({name}) before training started; nothing was kept"
+        else:
+            command = f"gentk run --resume {shlex.quote(str(run_path))}" + (f" --nproc {nproc}" if nproc > 1 else "")
+            if saved:
+                what = f"checkpoint saved{f' at {where}' if where else ''}"
+            else:
+                what = "nothing new was saved; the last checkpoint is kept"
+            text = f"interrupted ({name}); {what}. Resume with: {command}"
+        super().__init__(text)
         self.run_path = run_path
+        self.signum = int(signum)
+        self.exit_code = 128 + int(signum)
+        self.resume_command = command
+
+
+def signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+class GentkWarning(UserWarning):
+    """Something the user should know that does not stop the work (a torn metrics line skipped,
+    a corrupt checkpoint passed over); the CLI prints it as `warning: ...`."""
 
 
 class NumericalError(GentkError):
-    """Training produced a non-finite loss."""
+    """Training diverged (a non-finite loss or gradient norm, a loss above `run.max_loss`, non-finite
+    weights), or sampling or evaluation produced non-finite values."""
 
 
 def reject_options(what: str, options: dict, supported: tuple[str, ...] = ()) -> None:

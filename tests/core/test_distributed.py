@@ -1,5 +1,9 @@
 """Two CPU processes under torchrun train like one process on the same global batch."""
 
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import torch
@@ -18,7 +22,7 @@ def test_two_processes_match_one_process(blob_recipe, tmp_path, train_two_proces
         torch.testing.assert_close(two_state[key], one_state[key], rtol=1e-5, atol=1e-6)
     one_losses = [r["loss"] for r in single.metrics("epoch")]
     two_losses = [r["loss"] for r in two.metrics() if r.get("kind") == "epoch"]
-    assert len(two_losses) == 3 and all(abs(a - b) < 1e-4 for a, b in zip(one_losses, two_losses))
+    assert len(two_losses) == 3 and all(abs(a - b) < 1e-4 for a, b in zip(one_losses, two_losses, strict=True))
 
 
 def test_gan_alternation_trains_and_resumes_under_two_processes(tmp_path, train_two_processes):
@@ -60,3 +64,31 @@ def test_parameters_that_drift_apart_between_processes_are_reported(tmp_path):
         mp.spawn(_sync_check, args=(str(tmp_path / f"init{drift}"), drift, outcome), nprocs=2)
         results = [outcome.get() for _ in range(2)]
         assert all(expected in text for _, text in results), results
+
+
+def test_sigterm_to_the_launcher_saves_every_process_and_resumes_exactly(tmp_path, train_two_processes):
+    from tests.core.test_resume import TOY, assert_same_run, wait_for_step
+
+    recipe = tmp_path / "toy.toml"
+    recipe.write_text(TOY.format(every="1000").replace("epochs = 4", "epochs = 2"))
+    full = train_two_processes(tmp_path / "full", str(recipe))
+    out = tmp_path / "cut"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "gentk", "run", str(recipe), "--nproc", "2", "--quiet", "--out", str(out)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    cut = wait_for_step(out, launcher, 20, timeout=120)
+    launcher.send_signal(signal.SIGTERM)
+    _, err = launcher.communicate(timeout=120)
+    assert launcher.returncode == 143, err[-3000:]
+    assert f"Resume with: gentk run --resume {cut.path} --nproc 2" in err and "Traceback" not in err
+    state = cut.load_checkpoint()
+    rngs = state["rng"]["processes"]
+    assert 20 <= state["position"]["step"] < 200 and len(rngs) == 2
+    assert not torch.equal(rngs[0]["torch"], rngs[1]["torch"])  # each process's own random state
+    train_two_processes(out, "--resume", str(cut.path))
+    assert_same_run(cut, full)

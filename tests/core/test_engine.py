@@ -1,6 +1,8 @@
 """The engine: run directories, determinism, resumption, interruption, NaN handling."""
 
 import math
+import os
+import signal
 
 import pytest
 import torch
@@ -35,19 +37,21 @@ def test_same_seed_same_losses_and_different_seed_differs(blob_recipe, tmp_path)
 
 
 def interrupt_at(monkeypatch, step):
+    """Ctrl-C right after the optimizer step of `step` (the handler only asks for a stop)."""
     from gentk_example.components import GaussianFit
 
     original = GaussianFit.train_step
 
     def train_step(self, batch, ctx):
+        out = original(self, batch, ctx)
         if ctx.step == step:
-            raise KeyboardInterrupt
-        return original(self, batch, ctx)
+            os.kill(os.getpid(), signal.SIGINT)
+        return out
 
     monkeypatch.setattr(GaussianFit, "train_step", train_step)
 
 
-@pytest.mark.parametrize("stop_step", [5, 8])  # mid-epoch, and exactly at an epoch boundary
+@pytest.mark.parametrize("stop_step", [4, 7])  # mid-epoch, and the last step of an epoch (8 steps each)
 def test_interrupted_run_resumes_to_the_same_losses(blob_recipe, tmp_path, monkeypatch, stop_step):
     full = api.train(blob_recipe, out=tmp_path / "full")
     with monkeypatch.context() as patch:
@@ -55,7 +59,8 @@ def test_interrupted_run_resumes_to_the_same_losses(blob_recipe, tmp_path, monke
         with pytest.raises(Interrupted) as info:
             api.train(blob_recipe, out=tmp_path / "cut")
     run_path = info.value.run_path
-    assert RunDir.open(run_path).has_checkpoint()
+    assert info.value.exit_code == 130 and f"gentk run --resume {run_path}" in str(info.value)
+    assert RunDir.open(run_path).load_checkpoint()["position"]["step"] == stop_step + 1
     resumed = api.resume(run_path)
     assert losses(resumed) == losses(full)
     assert torch.equal(resumed.model.net["mean"], full.model.net["mean"])
