@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from gentk.data import batches, to_float
 from gentk.errors import GentkError
 from gentk.interfaces import DataInfo, Split
+from gentk.progress import phase
 
 CACHE_ENV = "GENTK_CACHE"
 VERSION = 1  # bump when the architecture or training changes, so old caches are not reused
@@ -112,16 +113,18 @@ def train_classifier(
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
     net.train()
     done = 0
-    while done < steps:
-        for batch in batches(train, info, batch_size, device=device, generator=g, shuffle=True):
-            assert batch.y is not None  # the split is labelled
-            loss = F.cross_entropy(net(batch.x), batch.y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            done += 1
-            if done >= steps:
-                break
+    with phase("fitting the classifier", steps, unit="step") as bar:
+        while done < steps:
+            for batch in batches(train, info, batch_size, device=device, generator=g, shuffle=True):
+                assert batch.y is not None  # the split is labelled
+                loss = F.cross_entropy(net(batch.x), batch.y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                done += 1
+                bar.advance()
+                if done >= steps:
+                    break
     net.eval()
     probs = classify(net, to_float(held.x, info))
     accuracy = float((probs.argmax(1) == y[hold].cpu()).float().mean())

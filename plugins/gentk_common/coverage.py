@@ -29,6 +29,7 @@ import torch
 from gentk.errors import GentkError
 from gentk.interfaces import DataInfo, Model, Split
 from gentk.prob import discrete_kl
+from gentk.progress import phase
 from gentk_common.classifier import classify, get_classifier, labels_of
 from gentk_common.configs import CoverageConfig
 
@@ -55,7 +56,11 @@ class ClassCoverage:
 
     def draw(self, model: Model, info: DataInfo, generator: torch.Generator) -> torch.Tensor:
         n = self.cfg.n_samples
-        chunks = [model.sample(min(CHUNK, n - i), generator=generator) for i in range(0, n, CHUNK)]
+        chunks = []
+        with phase("coverage samples", n, unit="sample") as bar:
+            for i in range(0, n, CHUNK):
+                chunks.append(model.sample(min(CHUNK, n - i), generator=generator))
+                bar.advance(min(CHUNK, n - i))
         images = torch.cat(chunks).float()  # (N, C, H, W)
         if tuple(images.shape[1:]) != tuple(info.shape):
             raise GentkError(

@@ -4,6 +4,7 @@ from collections.abc import Callable
 
 from gentk.errors import GentkError
 from gentk.interfaces import DataInfo, Split
+from gentk.progress import phase
 
 SPLITS = ("train", "test")
 
@@ -21,7 +22,8 @@ class InMemoryDataset:
         if name not in SPLITS:
             raise GentkError(f"no split named {name!r}", hint=f"splits: {', '.join(SPLITS)}")
         if name not in self._splits:
-            self._splits[name] = self._load(name)
+            with phase(f"loading the {name} split"):
+                self._splits[name] = self._load(name)
         return self._splits[name]
 
 

@@ -2,8 +2,9 @@
 as uint8 tensors (no per-image transforms)."""
 
 import os
+import tarfile
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import attrs
 import torch
@@ -13,6 +14,7 @@ from torchvision.datasets.utils import extract_archive
 
 from gentk.errors import GentkError
 from gentk.interfaces import DataInfo, Split
+from gentk.progress import track
 from gentk_data.base import InMemoryDataset, take
 from gentk_data.configs import DATA_ENV, CIFAR10Config, DownloadConfig, FashionMNISTConfig, MNISTConfig
 
@@ -79,15 +81,70 @@ CIFAR10 = Source(
 
 
 def _unpack_placed(source: Source, root: Path) -> None:
-    """Unpack archives placed by hand: torchvision only unpacks what its download step fetched."""
+    """Unpack archives placed by hand: torchvision only unpacks what its download step fetched.
+    Tar archives are unpacked by `safe_extract`, which refuses members outside the folder."""
     for archive, unpacked in source.archives(root):
         if archive.is_file() and not unpacked.exists():
             try:
-                extract_archive(str(archive), str(archive.parent))
-            except (OSError, EOFError, ValueError) as exc:
+                if tarfile.is_tarfile(archive):
+                    safe_extract(archive, archive.parent)
+                else:  # a .gz of one file, unpacked next to itself
+                    extract_archive(str(archive), str(archive.parent))
+            except (OSError, EOFError, ValueError, tarfile.TarError) as exc:
                 raise GentkError(
                     f"could not unpack {archive}: {exc}", hint="the file is damaged; delete it and place a good copy"
                 ) from None
+
+
+def _unsafe(member: tarfile.TarInfo) -> str | None:
+    """Why a member would write outside the folder it is unpacked into (None: it would not)."""
+    name = PurePosixPath(member.name)
+    if name.is_absolute() or member.name.startswith(("/", "\\")) or ":" in (name.parts or ("",))[0]:
+        return "has an absolute path"
+    if ".." in name.parts:
+        return "climbs out with '..'"
+    if member.issym() or member.islnk():
+        target = PurePosixPath(member.linkname)
+        # a symbolic link is relative to its own folder, a hard link to the archive's root
+        inside = (name.parent if member.issym() else PurePosixPath()) / target
+        if target.is_absolute() or member.linkname.startswith("\\") or _climbs_out(inside):
+            return f"links to {member.linkname!r}, outside the folder"
+    elif not (member.isfile() or member.isdir()):
+        return "is a device or other special file"
+    return None
+
+
+def _climbs_out(path: PurePosixPath) -> bool:
+    depth = 0
+    for part in path.parts:
+        depth += -1 if part == ".." else 0 if part in ("", ".") else 1
+        if depth < 0:
+            return True
+    return False
+
+
+_FILTER_ERRORS: tuple[type[Exception], ...] = (tarfile.FilterError,) if hasattr(tarfile, "FilterError") else ()
+
+
+def safe_extract(archive: Path, dest: Path) -> None:
+    """Unpack a tar archive into `dest`, refusing (before writing anything) members with an
+    absolute path, a `..` component, a link out of `dest` or a special file; with Python's "data"
+    extraction filter as a second guard where it exists (Python 3.11.4+)."""
+    hint = "this is not a genuine download; delete it and place a good copy"
+    with tarfile.open(archive) as tar:
+        members = tar.getmembers()
+        for member in members:
+            why = _unsafe(member)
+            if why is not None:
+                raise GentkError(f"refusing to unpack {archive}: member {member.name!r} {why}", hint=hint)
+        for member in track(members, f"unpacking {archive.name}", unit="file"):
+            try:
+                if hasattr(tarfile, "data_filter"):
+                    tar.extract(member, dest, filter="data")
+                else:  # pragma: no cover - Python before 3.11.4; the checks above stand alone
+                    tar.extract(member, dest)
+            except _FILTER_ERRORS as exc:
+                raise GentkError(f"refusing to unpack {archive}: member {member.name!r}: {exc}", hint=hint) from None
 
 
 def _not_found(source: Source, root: Path, downloading: bool, cause: Exception) -> GentkError:

@@ -20,6 +20,7 @@ from gentk.families.diffusion import (
     StepHook,
 )
 from gentk.interfaces import Batch, BuildContext, Figures, Optimizer, StepContext
+from gentk.progress import Phase, phase
 from gentk.recipe import resolve_component
 from gentk_diffusion.configs import DDPMConfig
 from gentk_diffusion.ema import EMA
@@ -107,9 +108,15 @@ class DDPM:
         labels = self._labels(n, labels)
         n = len(labels) if labels is not None else n
         self.grid_columns = n // self.num_classes if per_class else None
-        x = sampler.sample(
-            self._guided_eps(labels, guidance), self.schedule, (n, *self.info.shape), generator=generator
-        )
+        steps = len(sampler.timesteps(self.schedule.num_steps))
+        with phase(f"sampling (n={n})", steps, unit="step") as bar:
+            x = sampler.sample(
+                self._guided_eps(labels, guidance),
+                self.schedule,
+                (n, *self.info.shape),
+                generator=generator,
+                on_step=self._counting(bar),
+            )
         return self.to_images(x)
 
     def figures(self, batch: Batch, *, generator: torch.Generator) -> Mapping[str, Tensor]:
@@ -125,18 +132,34 @@ class DDPM:
                 if time <= want and want not in frames:
                     frames[want] = self.to_images(x)
 
-        keep_frames: StepHook = keep
-        self.sampler.sample(
-            self._guided_eps(labels, self.cfg.guidance),
-            self.schedule,
-            (count, *self.info.shape),
-            generator=generator,
-            on_step=keep_frames,
-        )
+        steps = len(self.sampler.timesteps(self.schedule.num_steps))
+        with phase("trajectory", steps, unit="step") as bar:
+            count_step = self._counting(bar)
+
+            def keep_frames(time: int, x: Tensor) -> None:
+                keep(time, x)
+                count_step(time, x)
+
+            self.sampler.sample(
+                self._guided_eps(labels, self.cfg.guidance),
+                self.schedule,
+                (count, *self.info.shape),
+                generator=generator,
+                on_step=keep_frames,
+            )
         grid = torch.stack([frames[t] for t in times], dim=1).flatten(0, 1)  # (count * len(times), C, H, W)
         from torchvision.utils import make_grid
 
         return {"trajectory": make_grid(grid, nrow=len(times), padding=2, pad_value=1.0)[None]}
+
+    def _counting(self, bar: Phase) -> StepHook:
+        """A step hook that advances `bar` once per reverse step (the first call is the start noise)."""
+
+        def hook(time: int, x: Tensor) -> None:
+            if time != self.schedule.num_steps:
+                bar.advance()
+
+        return hook
 
     @staticmethod
     def to_images(x: Tensor) -> Tensor:

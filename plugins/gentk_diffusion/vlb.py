@@ -14,6 +14,7 @@ from gentk.errors import GentkError
 from gentk.families.diffusion import Denoiser, DiffusionModel, NoiseSchedule
 from gentk.interfaces import DataInfo, Model, Split
 from gentk.prob import gaussian_kl
+from gentk.progress import Phase, phase
 from gentk_diffusion.configs import VLBConfig
 from gentk_diffusion.schedules import extract
 
@@ -57,11 +58,14 @@ class VLB:
         n = min(self.cfg.n_examples, len(data))
         labels = data.y if self.cfg.conditional and model.num_classes else None
         parts = []
-        for start in range(0, n, self.cfg.batch_size):
-            stop = min(n, start + self.cfg.batch_size)
-            x0 = to_float(data.x[start:stop], info).to(model.device) * 2 - 1  # (B, C, H, W)
-            y = labels[start:stop].to(model.device) if labels is not None else None
-            parts.append(self._bound(model, x0, y, generator))
+        num_terms = model.schedule.num_steps - 1
+        per_batch = (num_terms if self.cfg.timesteps is None else min(self.cfg.timesteps, num_terms)) + 1
+        with phase("vlb", math.ceil(n / self.cfg.batch_size) * per_batch, unit="term") as bar:
+            for start in range(0, n, self.cfg.batch_size):
+                stop = min(n, start + self.cfg.batch_size)
+                x0 = to_float(data.x[start:stop], info).to(model.device) * 2 - 1  # (B, C, H, W)
+                y = labels[start:stop].to(model.device) if labels is not None else None
+                parts.append(self._bound(model, x0, y, generator, bar))
         nats = torch.cat(parts)  # (n, 3): L_T, sum of L_{t-1}, L_0 in nats per image
         bits = nats / (info.numel * math.log(2))
         total = bits.sum(dim=1)
@@ -75,8 +79,11 @@ class VLB:
             "decoder_bpd": means[2].item(),
         }
 
-    def _bound(self, model: DiffusionModel, x0: Tensor, y: Tensor | None, generator: torch.Generator) -> Tensor:
-        """Per-image terms (B, 3) in nats: L_T, the (estimated) sum of L_{t-1}, and L_0."""
+    def _bound(
+        self, model: DiffusionModel, x0: Tensor, y: Tensor | None, generator: torch.Generator, bar: Phase
+    ) -> Tensor:
+        """Per-image terms (B, 3) in nats: L_T, the (estimated) sum of L_{t-1}, and L_0; `bar`
+        advances once per network evaluation."""
         sched = model.schedule
         net = model.eval_denoiser()
         b = x0.shape[0]
@@ -88,7 +95,9 @@ class VLB:
         middle = torch.zeros(b, device=x0.device)
         for t, w in zip(steps.to(x0.device), weights.to(x0.device), strict=False):
             middle += w.float() * self._kl_term(net, sched, x0, y, t, generator)
+            bar.advance()
         decoder = self._decoder_nll(net, sched, x0, y, generator)
+        bar.advance()
         return torch.stack([prior, middle, decoder], dim=1)
 
     def _reverse(

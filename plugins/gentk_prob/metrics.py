@@ -1,6 +1,7 @@
 """Metrics: mode coverage of toy2d mixtures (any model whose samples are 2-D points) and the
 held-out log-likelihood of models with an exact density."""
 
+import math
 from typing import Any
 
 import torch
@@ -10,6 +11,7 @@ from gentk.data import batches
 from gentk.errors import GentkError
 from gentk.interfaces import DataInfo, LogDensity, Model, Split
 from gentk.prob import TOY_MIXTURES, GaussianMixture, mean_estimate, mode_coverage, toy_mixture_centres
+from gentk.progress import track
 from gentk_prob.configs import LogLikelihoodConfig, ModeCoverageConfig
 
 
@@ -89,6 +91,14 @@ class LogLikelihoodMetric:
                 hint="log_likelihood works for density models such as gmm_em; VAEs estimate it with their nll metric",
             )
         with torch.no_grad():
-            parts = [model.log_prob(b.x) for b in batches(data, info, self.cfg.batch_size, device=model.device)]
+            parts = [
+                model.log_prob(b.x)
+                for b in track(
+                    batches(data, info, self.cfg.batch_size, device=model.device),
+                    "log-likelihood",
+                    math.ceil(len(data) / self.cfg.batch_size),
+                    unit="batch",
+                )
+            ]
         estimate = mean_estimate(torch.cat(parts).double())
         return {"log_likelihood": float(estimate.value), "stderr": float(estimate.stderr)}

@@ -47,6 +47,7 @@ class ImportanceNLL:
                     batches(held, info, cfg.batch_size, device=device),
                     f"nll (K = {cfg.k})",
                     math.ceil(len(held) / cfg.batch_size),
+                    unit="batch",
                 )
             ]
         )  # (N,)

@@ -1,5 +1,9 @@
 """image_folder on tiny folders of PNGs written by the tests."""
 
+import struct
+import zlib
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -99,9 +103,9 @@ def test_binarize_sets_the_flag_and_batches_binarise(folder):
 
 
 def test_missing_folder(tmp_path):
-    with pytest.raises(GentkError, match="image folder not found") as err:
+    with pytest.raises(GentkError) as err:  # found by the config's validator, or by the loader
         build(tmp_path / "nowhere")
-    assert "<class>" in err.value.hint
+    assert "image folder not found" in err.value.render() and "<class>" in err.value.render()
 
 
 def test_relative_path_starts_at_the_current_directory(folder, monkeypatch):
@@ -142,3 +146,99 @@ def test_too_few_images(tmp_path):
     Image.fromarray(np.zeros((4, 4), dtype=np.uint8)).save(tmp_path / "a" / "0.png")
     with pytest.raises(GentkError, match="too few"):
         build(tmp_path)
+
+
+# -- symbolic links and oversized images -----------------------------------------------------------
+def two_classes(root, per_class=3):
+    for name in ("a", "b"):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(np.full((4, 4), 10 * i, dtype=np.uint8)).save(root / name / f"{i}.png")
+    return root
+
+
+def test_link_to_the_root_or_a_class_is_not_another_class(tmp_path):
+    root = two_classes(tmp_path / "images")
+    (root / "again").symlink_to(root, target_is_directory=True)  # the issue's extra class of duplicates
+    (root / "alias").symlink_to(root / "a", target_is_directory=True)
+    (root / "part").symlink_to(".", target_is_directory=True)
+    ds = build(root, test_fraction=0.5)
+    assert ds.classes == ("a", "b")
+    assert len(ds.split("train")) + len(ds.split("test")) == 6
+
+
+def test_class_folder_linked_inside_the_root_is_followed(tmp_path):
+    root = two_classes(tmp_path / "images")
+    store = root / ".store" / "cats"
+    store.mkdir(parents=True)
+    for i in range(2):
+        Image.fromarray(np.zeros((4, 4), dtype=np.uint8)).save(store / f"{i}.png")
+    (root / "cats").symlink_to(store, target_is_directory=True)
+    ds = build(root, test_fraction=0.5)
+    assert ds.classes == ("a", "b", "cats")
+    assert len(ds.split("train")) + len(ds.split("test")) == 8
+
+
+@pytest.mark.parametrize("target", ["filesystem root", "outside folder"])
+def test_class_folder_linked_outside_the_root_is_refused(tmp_path, target):
+    root = two_classes(tmp_path / "images")
+    outside = Path("/") if target == "filesystem root" else two_classes(tmp_path / "elsewhere")
+    (root / "escape").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(GentkError, match="outside the image folder") as err:
+        build(root)
+    assert str(root / "escape") in err.value.message and "data.path" in str(err.value.hint)
+
+
+def test_image_linked_outside_the_root_is_refused(tmp_path):
+    root = two_classes(tmp_path / "images")
+    secret = tmp_path / "secret.png"
+    Image.fromarray(np.zeros((4, 4), dtype=np.uint8)).save(secret)
+    (root / "a" / "leak.png").symlink_to(secret)
+    with pytest.raises(GentkError, match="outside the image folder"):
+        build(root)
+
+
+def test_links_below_a_class_folder_are_not_followed(tmp_path):
+    root = two_classes(tmp_path / "images")
+    (root / "a" / "loop").symlink_to(root, target_is_directory=True)
+    (root / "b" / "out").symlink_to("/", target_is_directory=True)
+    ds = build(root, test_fraction=0.5)
+    assert ds.classes == ("a", "b") and len(ds.split("train")) + len(ds.split("test")) == 6
+
+
+def test_root_given_through_a_link(tmp_path):
+    root = two_classes(tmp_path / "images")
+    (tmp_path / "link").symlink_to(root, target_is_directory=True)
+    assert build(tmp_path / "link").classes == ("a", "b")
+
+
+def png_claiming(width, height):
+    """A tiny PNG whose header claims width×height grey pixels (its data is one empty row)."""
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0")) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("first", [True, False])
+def test_decompression_bomb_is_refused_by_name(tmp_path, first):
+    root = two_classes(tmp_path / "images")
+    bomb = root / "a" / ("0000.png" if first else "zzz.png")  # the first file sets the size when not resized
+    bomb.write_bytes(png_claiming(100_000, 100_000))
+    with pytest.raises(GentkError, match="too large") as err:
+        ds = build(root, test_fraction=0.5, size=None if first else 4)
+        ds.split("train"), ds.split("test")
+    assert str(bomb) in err.value.message and "pixels" in err.value.message
+
+
+def test_image_size_limit(tmp_path, monkeypatch):
+    from gentk_data import image_folder
+
+    root = two_classes(tmp_path / "images")
+    Image.fromarray(np.zeros((5, 4), dtype=np.uint8)).save(root / "b" / "big.png")
+    monkeypatch.setattr(image_folder, "MAX_PIXELS", 16)
+    ds = build(root, test_fraction=0.5, size=4)
+    with pytest.raises(GentkError, match=r"big.png is too large \(4×5 pixels\); the limit is 16 pixels"):
+        ds.split("train"), ds.split("test")

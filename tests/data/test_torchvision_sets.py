@@ -173,3 +173,50 @@ def test_cifar_failed_download(tmp_path, offline):
     with pytest.raises(GentkError, match="download failed") as err:
         build("cifar10", root=str(tmp_path)).split("test")
     assert "cifar-10-python.tar.gz" in err.value.hint and str(tmp_path) in err.value.hint
+
+
+def hostile_archive(path, members):
+    """A CIFAR-named archive holding `members`: (name, kind, link target) with kind file or symlink."""
+    with tarfile.open(path, "w:gz") as tar:
+        for name, kind, target in members:
+            info = tarfile.TarInfo(name)
+            if kind == "symlink":
+                info.type, info.linkname = tarfile.SYMTYPE, target
+                tar.addfile(info)
+            else:
+                info.size = 4
+                tar.addfile(info, io.BytesIO(b"evil"))
+
+
+GOOD = ("cifar-10-batches-py/batches.meta", "file", "")
+
+
+@pytest.mark.parametrize(
+    "member, why",
+    [
+        (("../evil", "file", ""), "'..'"),
+        (("cifar-10-batches-py/../../evil", "file", ""), "'..'"),
+        (("/tmp/gentk-abs-evil", "file", ""), "absolute path"),
+        (("cifar-10-batches-py/up", "symlink", "../../evil"), "outside the folder"),
+        (("cifar-10-batches-py/root", "symlink", "/"), "outside the folder"),
+    ],
+)
+def test_cifar_archive_members_outside_the_folder_are_refused(tmp_path, member, why):
+    data = tmp_path / "data"
+    data.mkdir()
+    archive = data / "cifar-10-python.tar.gz"
+    hostile_archive(archive, [GOOD, member])
+    with pytest.raises(GentkError, match="refusing to unpack") as err:
+        build("cifar10", root=str(data), download=False).split("test")
+    assert str(archive) in err.value.message and repr(member[0]) in err.value.message and why in err.value.message
+    assert "genuine" in str(err.value.hint)
+    assert not (tmp_path / "evil").exists() and not (data / "cifar-10-batches-py").exists()  # nothing written
+
+
+def test_safe_extract_unpacks_inner_links(tmp_path):
+    from gentk_data.torchvision_sets import safe_extract
+
+    archive = tmp_path / "ok.tar"
+    hostile_archive(archive, [("d/a", "file", ""), ("d/b", "symlink", "a"), ("d/e/c", "symlink", "../a")])
+    safe_extract(archive, tmp_path / "out")
+    assert (tmp_path / "out" / "d" / "b").read_bytes() == b"evil" and (tmp_path / "out" / "d" / "e" / "c").is_symlink()
