@@ -180,9 +180,10 @@ class Trainer:
                 hint="choose a batch size divisible by the number of processes",
             )
         torch.manual_seed(self.cfg.seed + self.world.rank)  # model noise differs per process
-        self.dataset = recipe.data.build()
-        self.info: DataInfo = self.dataset.info
-        self.train_split: Split = self.dataset.split("train")
+        with self.reporter.shown():  # data loading progress, hidden by --quiet and on ranks > 0
+            self.dataset = recipe.data.build()
+            self.info: DataInfo = self.dataset.info
+            self.train_split: Split = self.dataset.split("train")
         self.model = build_model(recipe, self.info, self.device)
         if self.world.enabled:
             distributed.broadcast_state(self.model.networks())
@@ -473,9 +474,11 @@ class Trainer:
         record = {"kind": "epoch", "epoch": epoch, "step": self.pos.step, **self.epoch_summary}
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):  # evaluating never moves training's random state
-            record.update(self.evaluate_metrics(epoch))
+            with self.reporter.phase(f"epoch {epoch}: metrics"):
+                record.update(self.evaluate_metrics(epoch))
             if self.cfg.n_samples and (epoch % self.cfg.sample_every == 0 or epoch == self.cfg.epochs):
-                self.draw_figures(epoch)
+                with self.reporter.phase(f"epoch {epoch}: figures"):
+                    self.draw_figures(epoch)
         set_mode(self.model, True)
         self.run.log(record)
         self.last_record = record
