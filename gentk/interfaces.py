@@ -176,6 +176,21 @@ class Model(Protocol):
         ...
 
 
+def as_module(part: object, what: str) -> nn.Module:
+    """A model's part as the torch module the engine moves, saves and switches between train and
+    eval mode; a GentkError naming the part when it is not one."""
+    from torch import nn
+
+    from gentk.errors import GentkError
+
+    if not isinstance(part, nn.Module):
+        raise GentkError(
+            f"the {what} is a {type(part).__name__}, not a torch.nn.Module, so it cannot be trained",
+            hint=f"build the {what} as a torch.nn.Module subclass",
+        )
+    return part
+
+
 @runtime_checkable
 class HasExtraState(Protocol):
     """A model with state beyond its networks and optimizers (EMA weights, step counters)."""

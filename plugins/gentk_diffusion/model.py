@@ -19,7 +19,7 @@ from gentk.families.diffusion import (
     NoiseSchedule,
     StepHook,
 )
-from gentk.interfaces import Batch, BuildContext, Figures, Optimizer, StepContext
+from gentk.interfaces import Batch, BuildContext, Figures, Optimizer, StepContext, as_module
 from gentk.progress import Phase, phase
 from gentk.recipe import resolve_component
 from gentk_diffusion.configs import DDPMConfig
@@ -47,13 +47,7 @@ class DDPM:
         self.autocast = ctx.autocast
         self.num_classes: int = info.num_classes if cfg.conditional else 0
         net_ctx = BuildContext(attrs.evolve(info, num_classes=self.num_classes), self.device)
-        denoiser: Denoiser = cfg.denoiser.build(net_ctx)
-        if not isinstance(denoiser, nn.Module):
-            raise GentkError(
-                f"denoiser {cfg.denoiser.name!r} is not a torch nn.Module: the ddpm model trains its parameters",
-                hint="build the denoiser as an nn.Module",
-            )
-        self.denoiser = denoiser.to(self.device)
+        self.denoiser = as_module(cfg.denoiser.build(net_ctx), f"denoiser {cfg.denoiser.name!r}").to(self.device)
         schedule: NoiseSchedule = cfg.schedule.build()
         self.schedule: NoiseSchedule = schedule.to(self.device)
         self.objective: DiffusionObjective = cfg.objective.build()

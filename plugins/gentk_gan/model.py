@@ -19,18 +19,8 @@ from torch import Tensor, nn
 
 from gentk.errors import GentkError
 from gentk.families.gan import AdversarialObjective, Critic, Generator
-from gentk.interfaces import Batch, BuildContext, Optimizer, StepContext
+from gentk.interfaces import Batch, BuildContext, Optimizer, StepContext, as_module
 from gentk_gan.configs import GANConfig
-
-
-def as_module(network: Generator | Critic, kind: str) -> nn.Module:
-    """The engine moves, saves and switches the mode of a model's networks: they must be torch modules."""
-    if not isinstance(network, nn.Module):
-        raise GentkError(
-            f"the GAN's {kind} is a {type(network).__name__}, not a torch.nn.Module",
-            hint=f"build the {kind} as a torch.nn.Module subclass",
-        )
-    return network
 
 
 class GAN:
@@ -53,7 +43,10 @@ class GAN:
 
     # -- engine contract ---------------------------------------------------------------------
     def networks(self) -> dict[str, nn.Module]:
-        return {"generator": as_module(self.generator, "generator"), "critic": as_module(self.critic, "critic")}
+        return {
+            "generator": as_module(self.generator, "GAN's generator"),
+            "critic": as_module(self.critic, "GAN's critic"),
+        }
 
     def optimizers(self) -> dict[str, Optimizer]:
         return {"generator": self.g_opt, "critic": self.d_opt}

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from gentk.errors import GentkError
 from gentk.families.vae import Decoder, Encoder, VAEObjective
-from gentk.interfaces import Batch, BuildContext, Optimizer, StepContext
+from gentk.interfaces import Batch, BuildContext, Optimizer, StepContext, as_module
 from gentk_vae.bounds import encode
 from gentk_vae.configs import VAEConfig
 
@@ -30,7 +30,10 @@ class VAE:
         self.info = ctx.data
         self.encoder: Encoder = cfg.encoder.build(ctx)
         self.decoder: Decoder = cfg.decoder.build(ctx, latent_dim=self.encoder.latent_dim)
-        self._networks = {"encoder": _network(self.encoder, "encoder"), "decoder": _network(self.decoder, "decoder")}
+        self._networks = {
+            "encoder": as_module(self.encoder, "vae's encoder"),
+            "decoder": as_module(self.decoder, "vae's decoder"),
+        }
         params = []
         for net in self._networks.values():
             net.to(self.device)
@@ -94,13 +97,3 @@ class VAE:
     def _mode(self, *, train: bool) -> None:
         for net in self._networks.values():
             net.train(train)
-
-
-def _network(part: Encoder | Decoder, what: str) -> nn.Module:
-    """The part as the torch module the model trains, moves and saves."""
-    if not isinstance(part, nn.Module):
-        raise GentkError(
-            f"the vae model trains its {what} with torch, but {type(part).__name__} is not a torch.nn.Module",
-            hint=f"make the {what} a subclass of torch.nn.Module",
-        )
-    return part
