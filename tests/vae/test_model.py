@@ -227,13 +227,13 @@ VAE_RECIPES = sorted(p for pattern in ("vae_*.toml", "beta_vae_*.toml", "iwae_*.
 
 
 @pytest.mark.parametrize("path", VAE_RECIPES, ids=lambda p: p.stem)
-def test_recipes_resolve_and_can_switch_to_an_image_folder(path):
+def test_recipes_resolve_and_can_switch_to_an_image_folder(path, tmp_path):
     recipe = load_recipe(path)
     assert recipe.description and recipe.model.name == "vae"
     if recipe.data.name != "toy2d":
         # switching `use` drops the old dataset's keys, so the binarisation is set again
         binarize = str(recipe.data.config.binarize).lower()
-        switched = load_recipe(path, ["data.use=image_folder", "data.path=/some/folder", f"data.binarize={binarize}"])
+        switched = load_recipe(path, ["data.use=image_folder", f"data.path={tmp_path}", f"data.binarize={binarize}"])
         assert switched.data.name == "image_folder"
         assert switched.data.config.binarize == recipe.data.config.binarize
 
