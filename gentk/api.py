@@ -26,7 +26,7 @@ from gentk.figures import save_samples
 from gentk.hardware import select_device
 from gentk.interfaces import Model
 from gentk.progress import Reporter
-from gentk.recipe import Recipe, dumps, load_recipe, resolve_component
+from gentk.recipe import Recipe, check_metric_fits, dumps, load_recipe, resolve_component
 from gentk.registry import Component, Plugins, attributed, get_plugins
 from gentk.rundir import RunDir
 from gentk.signals import abort_on_signals
@@ -201,6 +201,7 @@ class Run:
     def evaluate(self, metric: str, *, seed: int = 0, split: str = "test", **config: Any) -> dict[str, Any]:
         """Evaluate a metric component on held-out data; `config` sets its fields."""
         spec = resolve_component("metric", {"use": metric, **config})
+        check_metric_fits(self.recipe.model, spec)
         dataset = self.recipe.data.build()
         evaluator = spec.build()
         fit_metrics([(spec, evaluator)], dataset.split("train"), dataset.info)

@@ -237,16 +237,34 @@ def components(
 
 @app.command()
 def describe(
-    name: Annotated[str, typer.Argument(help="A component name, e.g. mlp_gaussian.", show_default=False)],
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="A component name, e.g. mlp_gaussian, or a part of a recipe: recipe, run, data, model, metrics.",
+            show_default=False,
+        ),
+    ],
     kind: Annotated[str | None, typer.Option("--kind", "-k", help="Its kind, where a name is used by several.")] = None,
 ) -> None:
-    """Describe one component: its plugin, factory, protocols, fields, types, defaults and docs."""
+    """Describe one component (its plugin, factory, protocols, fields, types, defaults and docs) or a
+    part of a recipe (`describe run` lists the [run] keys; data, model, metrics the components that fit)."""
     from rich.table import Table
 
-    from gentk.describe import component_fields, component_header, find_component
+    from gentk.describe import RECIPE_PARTS, component_fields, component_header, describe_part, find_component
 
-    component = find_component(name, kind)
     console = _console()
+    if kind is None and name in RECIPE_PARTS:
+        part = describe_part(name)
+        for line in part.lines:
+            console.print(escape_markup(line))
+        table = Table()
+        for column in part.columns:
+            table.add_column(column)
+        for row in part.rows:
+            table.add_row(*(escape_markup(cell) for cell in row))
+        console.print(table)
+        return
+    component = find_component(name, kind)
     for line in component_header(component):
         console.print(escape_markup(line))
     table = Table()
@@ -269,17 +287,20 @@ def sample(
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")] = "auto",
     threads: ThreadsOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
 ) -> None:
     """Draw samples from a trained run into an image grid or a tensor file."""
     import torch
 
     from gentk import api
+    from gentk.progress import showing
 
     _set_threads(threads)
     run_ = api.open_run(run_dir, device)
     options = {k: v for k, v in {"sampler": sampler, "steps": steps, "guidance": guidance}.items() if v is not None}
-    labels = None if label is None else torch.full((n,), label, dtype=torch.long, device=run_.model.device)
-    written = run_.save_samples(n, out, seed=seed, labels=labels, **options)
+    with showing(not quiet):
+        labels = None if label is None else torch.full((n,), label, dtype=torch.long, device=run_.model.device)
+        written = run_.save_samples(n, out, seed=seed, labels=labels, **options)
     _console().print(f"[green]wrote[/green] {written}")
 
 
@@ -291,9 +312,11 @@ def evaluate(
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")] = "auto",
     threads: ThreadsOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
 ) -> None:
     """Evaluate a trained run on its held-out data with a metric (`--set key=value` configures it)."""
     from gentk import api
+    from gentk.progress import showing
     from gentk.recipe import parse_value
 
     _set_threads(threads)
@@ -301,7 +324,8 @@ def evaluate(
     for item in set_ or []:
         key, _, value = item.partition("=")
         config[key.strip()] = parse_value(value.strip())
-    result = api.open_run(run_dir, device).evaluate(metric, seed=seed, **config)
+    with showing(not quiet):
+        result = api.open_run(run_dir, device).evaluate(metric, seed=seed, **config)
     console = _console()
     for key, value in result.items():
         console.print(f"{metric}/{key} = {value:.6g}" if isinstance(value, float) else f"{metric}/{key} = {value}")

@@ -6,11 +6,16 @@ with `sub` hold another component, chosen in the recipe with `use = "name"` and 
 
 The recipe resolver checks each field's type and runs its validator on its own (with no
 instance), so that every problem of a recipe is reported at once; checks that compare two
-fields belong in `__attrs_post_init__`, whose ValueError is reported at the component's path.
+fields belong in `__attrs_post_init__`, whose ValueError is reported at the component's path
+(a `ConfigError` names the key at fault, as in `model -> sampler -> steps`). Every number gets a
+sane range (`in_range`, `open_range`, `ints_in`), so that a typo of 10**30 is refused up front;
+floats must be finite (no inf or nan) and a recipe nests at most `MAX_DEPTH` levels.
 """
 
 from __future__ import annotations
 
+import math
+import re
 import types
 import typing
 from typing import Any, Literal
@@ -27,6 +32,17 @@ ACCEPTS = "gentk_accepts"
 config = attrs.frozen(kw_only=True)
 """Decorator for component configs: frozen, keyword-only attrs classes."""
 
+MAX_WIDTH = 65536
+"""Upper bound of layer widths, channel counts and latent sizes."""
+MAX_LAYERS = 64
+"""Upper bound of layer and block counts (and of the length of a tuple of widths)."""
+MAX_STEPS = 10**6
+"""Upper bound of step counts (sampler steps, Langevin steps, classifier steps)."""
+MAX_SEED = 2**63 - 1
+"""Seeds are 0..2**63-1, so that derived seeds (seed + offset) stay within torch's 64 bits."""
+MAX_DEPTH = 8
+"""The deepest nesting of tables and arrays a recipe may have (real recipes need 4)."""
+
 positive_ints = v.deep_iterable(v.and_(v.instance_of(int), v.gt(0)))
 """Validator: every item is a positive integer (layer widths, multipliers)."""
 
@@ -38,6 +54,43 @@ def in_range(low: float, high: float) -> Any:
     """Validator: low <= value <= high (sizes and counts get a sane upper bound, so a typo of
     10**30 is refused before anything is built)."""
     return v.and_(v.ge(low), v.le(high))
+
+
+def open_range(low: float, high: float) -> Any:
+    """Validator: low < value <= high (learning rates, stds, scales that must be positive)."""
+    return v.and_(v.gt(low), v.le(high))
+
+
+def ints_in(low: int, high: int, *, min_len: int = 0, max_len: int = MAX_LAYERS) -> Any:
+    """Validator: a tuple of min_len..max_len integers, each in low..high (hidden widths,
+    channel multipliers)."""
+    return v.and_(
+        v.min_len(min_len), v.max_len(max_len), v.deep_iterable(v.and_(v.instance_of(int), in_range(low, high)))
+    )
+
+
+valid_seed = in_range(0, MAX_SEED)
+"""Validator: a random seed, 0..2**63-1."""
+
+learning_rate = open_range(0, 10)
+"""Validator: a learning rate in (0, 10]."""
+
+
+def device_name(_instance: Any, attribute: Any, value: Any) -> None:
+    """Validator: 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps' (not 'meta' or another torch device type)."""
+    if not isinstance(value, str) or not re.fullmatch(r"auto|cpu|mps|cuda(:[0-9]{1,3})?", value):
+        raise ValueError(f"'{attribute.name}' must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', not {value!r}")
+
+
+class ConfigError(ValueError):
+    """A check across fields (raised in `__attrs_post_init__`) that names the key at fault:
+    `ConfigError(message, "sampler", "steps")` is reported at `<component> -> sampler -> steps`."""
+
+    def __init__(self, message: str, *path: str | int, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.path = tuple(path)
+        self.hint = hint
 
 
 def param(default: Any = attrs.NOTHING, doc: str = "", validator: Any = None, factory: Any = None):
@@ -87,10 +140,21 @@ def type_name(tp: Any) -> str:
         return " | ".join(type_name(a) for a in typing.get_args(tp))
     if origin in (list, tuple):
         args = [a for a in typing.get_args(tp) if a is not Ellipsis]
+        if origin is tuple and len(args) > 1 and Ellipsis not in typing.get_args(tp):
+            return f"list of {len(args)} {type_name(args[0])}s" if len(set(args)) == 1 else "list"
         return f"list[{type_name(args[0])}]" if args else "list"
     if tp is type(None):
         return "none"
     return getattr(tp, "__name__", str(tp))
+
+
+def non_finite(value: Any) -> bool:
+    """Whether a value is, or holds, a float that is inf or nan."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, (list, tuple)):
+        return any(non_finite(item) for item in value)
+    return False
 
 
 def check_value(value: Any, tp: Any) -> tuple[bool, Any]:
@@ -111,9 +175,12 @@ def check_value(value: Any, tp: Any) -> tuple[bool, Any]:
         if not isinstance(value, (list, tuple)):
             return False, value
         args = [a for a in typing.get_args(tp) if a is not Ellipsis]
+        fixed = origin is tuple and len(args) == len(typing.get_args(tp)) and len(args) > 1
+        if fixed and len(value) != len(args):  # tuple[float, float]: exactly two
+            return False, value
         items = []
-        for item in value:
-            ok, converted = check_value(item, args[0]) if args else (True, item)
+        for i, item in enumerate(value):
+            ok, converted = check_value(item, args[i if fixed else 0]) if args else (True, item)
             if not ok:
                 return False, value
             items.append(converted)
@@ -122,6 +189,8 @@ def check_value(value: Any, tp: Any) -> tuple[bool, Any]:
         return value is None, value
     if tp is float:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok and isinstance(value, int) and abs(value) > 2**1023:
+            return False, value  # too large for a float
         return ok, float(value) if ok else value
     if tp is int:
         return isinstance(value, int) and not isinstance(value, bool), value

@@ -1,6 +1,10 @@
-"""Describing components: their config fields, types, defaults and docs."""
+"""Describing components (their config fields, types, defaults and docs) and the parts of a
+recipe (`[run]`, `[data]`, `[model]`, `[[metrics]]`)."""
 
 from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
 
 import attrs
 
@@ -54,8 +58,96 @@ def component_fields(cls: type) -> list[tuple[str, str, str, str]]:
         if field.default is attrs.NOTHING:
             default = "required"
         elif isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
-            default = repr(field.default.factory())
+            made = field.default.factory()
+            default = "(table)" if attrs.has(type(made)) else repr(made)
+        elif field.default is None:
+            default = "none"
         else:
             default = repr(field.default)
         rows.append((field.name, type_name(types[field.name]), default, field_doc(field)))
     return rows
+
+
+# -- the parts of a recipe ------------------------------------------------------------------------
+RECIPE_PARTS = ("recipe", "run", "data", "model", "metrics")
+"""Names `gentk describe` explains as parts of a recipe rather than as components."""
+
+
+@attrs.frozen
+class PartDescription:
+    """What `gentk describe PART` prints: lines of text, then a table."""
+
+    lines: list[str]
+    columns: tuple[str, ...]
+    rows: Sequence[tuple[str, ...]]
+
+
+def describe_part(name: str) -> PartDescription:
+    """The `[run]` table's keys, or the components that fit `[data]`, `[model]` or `[[metrics]]`."""
+    from gentk.recipe import Recipe, RunConfig
+
+    plugins = get_plugins()
+    if name == "recipe":
+        return PartDescription(
+            [
+                "a recipe is a TOML file with these top-level keys and tables; `gentk show RECIPE` prints one with "
+                "every default written out, `gentk describe run|data|model|metrics` explains each part",
+                "any key can be overridden on the command line: --set path.to.key=value (value parsed as TOML)",
+            ],
+            ("key", "type", "default", "doc"),
+            component_fields(Recipe),
+        )
+    if name == "run":
+        return PartDescription(
+            [
+                "[run] table: how the engine trains (seed, length, device, precision, logging, checkpoints)",
+                inspect.cleandoc(RunConfig.__doc__ or ""),
+                "every key is optional; TOML has no null, so leave a key out for none "
+                "(`gentk show` prints unset keys as comments)",
+            ],
+            ("key", "type", "default", "doc"),
+            component_fields(RunConfig),
+        )
+    if name == "data":
+        return PartDescription(
+            [
+                '[data] table: the dataset, one dataset component chosen with use = "NAME"; the other keys of the '
+                "table configure it (`gentk describe NAME --kind dataset` lists them)",
+                "--set data.use=NAME switches to another dataset and drops the old one's keys",
+            ],
+            ("name", "plugin", "summary"),
+            [(c.name, c.plugin, c.summary) for c in _sorted(plugins.components("dataset"))],
+        )
+    if name == "model":
+        return PartDescription(
+            [
+                '[model] table: the model family, one model component chosen with use = "NAME"; the other keys '
+                "configure it and its parts are sub-tables such as [model.optimizer] "
+                "(`gentk describe NAME --kind model` lists them)",
+                "--set model.use=NAME switches to another model and drops the old one's keys",
+            ],
+            ("name", "provides", "plugin", "summary"),
+            [
+                (c.name, ", ".join(protocol_name(p) for p in c.provides) or "-", c.plugin, c.summary)
+                for c in _sorted(plugins.components("model"))
+            ],
+        )
+    if name == "metrics":
+        return PartDescription(
+            [
+                '[[metrics]]: an array of tables, each choosing one metric component with use = "NAME" (its other '
+                "keys configure it); they are evaluated on the held-out split after each epoch; none: metrics = []",
+                "a metric must fit the model: `needs` is what the model has to provide (see `gentk describe model`); "
+                "`gentk check` reports a metric that does not fit",
+            ],
+            ("name", "needs", "plugin", "summary"),
+            [
+                (c.name, ", ".join(protocol_name(p) for p in c.requires) or "any model", c.plugin, c.summary)
+                for c in _sorted(plugins.components("metric"))
+            ],
+        )
+    raise GentkError(f"{name!r} is not a part of a recipe", hint=f"parts: {', '.join(RECIPE_PARTS)}")
+
+
+def _sorted(components: list[Component]) -> list[Component]:
+    return sorted(components, key=lambda c: c.name)

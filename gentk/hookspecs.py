@@ -6,13 +6,14 @@ implements only the hooks it needs; each implementation is marked with `@hookimp
 
 Component hooks, one per bundled kind, take
 
-    register(name, factory, config, *, provides=())
+    register(name, factory, config, *, provides=(), requires=())
 
 `name` is what recipes write after `use =`; `config` is a frozen attrs class (see
 `gentk.config`) whose fields are the recipe keys; `factory(config, ...)` builds the component
 (each kind documents its factory's arguments in `gentk.kinds`); `provides` names the family
 protocols the built component implements (say `(AdversarialObjective,)`), which is what
-sub-component slots that accept only some components of a kind check. Factories may be given
+sub-component slots that accept only some components of a kind check; `requires` (for
+metrics) names the protocols the recipe's model must provide. Factories may be given
 lazily with `gentk.registry.lazy("package.module:Name")`, so that listing plugins does not
 import heavy modules.
 """
@@ -35,7 +36,7 @@ def gentk_register_kinds(register):
 @hookspec
 def gentk_register_components(register):
     """Components of any kind, bundled or declared by a plugin:
-    `register(kind, name, factory, config, *, provides=())`."""
+    `register(kind, name, factory, config, *, provides=(), requires=())`."""
 
 
 @hookspec

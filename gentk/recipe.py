@@ -17,12 +17,17 @@ from attrs import validators as v
 from gentk.config import (
     DEFAULT_USE,
     MANY,
+    MAX_DEPTH,
+    MAX_SEED,
+    ConfigError,
     accepted_protocol,
     check_value,
     component_kind,
     config,
+    device_name,
     field_types,
     in_range,
+    non_finite,
     param,
     sub,
     sub_list,
@@ -30,20 +35,20 @@ from gentk.config import (
 )
 from gentk.errors import GentkError, Problem, RecipeError
 from gentk.kinds import protocol_name, protocol_summary
-from gentk.registry import Plugins, Spec, available_hint, get_plugins
+from gentk.registry import Component, Plugins, Spec, available_hint, get_plugins
 
 
 @config
 class RunConfig:
     """How the engine trains: seed, length, device, precision, logging."""
 
-    seed: int = param(0, "random seed; runs with the same seed and recipe repeat exactly", in_range(0, 2**63 - 1))
+    seed: int = param(0, "random seed; runs with the same seed and recipe repeat exactly", in_range(0, MAX_SEED))
     epochs: int = param(10, "passes over the training split", in_range(1, 10**6))
     batch_size: int = param(128, "examples per training step", in_range(1, 2**20))
     steps_per_epoch: int | None = param(
         None, "cap on steps per epoch (quick runs); none: the whole split", v.optional(in_range(1, 10**9))
     )
-    device: str = param("auto", "'auto' (cuda, then mps, then cpu), 'cpu', 'cuda', 'cuda:N' or 'mps'")
+    device: str = param("auto", "'auto' (cuda, then mps, then cpu), 'cpu', 'cuda', 'cuda:N' or 'mps'", device_name)
     precision: Literal["fp32", "bf16", "auto"] = param(
         "fp32", "'bf16' autocasts matmuls and convolutions; 'auto' uses bf16 where the hardware runs it fast"
     )
@@ -91,6 +96,12 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise GentkError(
             f"TOML syntax error: {exc}", file=str(path), hint="see https://toml.io for the syntax"
         ) from None
+    except RecursionError:
+        raise GentkError(
+            "the file nests tables or arrays too deeply to read",
+            file=str(path),
+            hint=f"recipes nest at most {MAX_DEPTH} deep",
+        ) from None
     except UnicodeDecodeError:
         raise GentkError("the file is not UTF-8 text", file=str(path)) from None
 
@@ -101,6 +112,10 @@ def parse_value(text: str) -> Any:
         return tomllib.loads(f"value = {text}")["value"]
     except tomllib.TOMLDecodeError:
         return text
+    except RecursionError:
+        raise GentkError(
+            f"--set value nested too deeply: {text[:40]}...", hint=f"recipes nest at most {MAX_DEPTH} deep"
+        ) from None
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -166,7 +181,7 @@ class _Resolver:
         if value is None:
             value = {"use": default} if default else None
         if not isinstance(value, dict):
-            self.problem(path, f'expected a table choosing a {kind} (with `use = "name"`)')
+            self.problem(path, f'expected a table choosing {_a(kind)} (with `use = "name"`)')
             return None
         table = dict(value)
         name = table.pop("use", default)
@@ -213,6 +228,9 @@ class _Resolver:
             return None
         try:
             return cls(**values)
+        except ConfigError as exc:  # a check across fields that names the key at fault
+            self.problem(path + exc.path, exc.message, exc.hint)
+            return None
         except (TypeError, ValueError) as exc:  # validators that span fields
             self.problem(path, str(exc))
             return None
@@ -223,7 +241,7 @@ class _Resolver:
             if not present:
                 return _MISSING
             if not isinstance(value, list):
-                self.problem(path, f"expected an array of tables, each choosing a {kind}")
+                self.problem(path, f"expected an array of tables, each choosing {_a(kind)}")
                 return _FAILED
             specs = [
                 self.component(kind, item, path + (i,), accepts=accepted_protocol(field))
@@ -236,7 +254,7 @@ class _Resolver:
                 if field.default is attrs.NOTHING:
                     self.problem(
                         path,
-                        f'missing: choose a {kind} with [{".".join(map(str, path))}] use = "name"',
+                        f'missing: choose {_a(kind)} with [{".".join(map(str, path))}] use = "name"',
                         available_hint(self.plugins.registries.get(kind, {})),
                     )
                     return _FAILED
@@ -256,30 +274,105 @@ class _Resolver:
             return _MISSING
         fits, converted = check_value(value, tp)
         if not fits:
-            self.problem(path, f"expected {type_name(tp)}, got {value!r}")
+            self.problem(path, f"expected {type_name(tp)}, got {_short(value)}")
+            return _FAILED
+        if non_finite(converted):
+            self.problem(path, f"expected a finite number, got {_short(value)}")
             return _FAILED
         if field.validator is not None:
             try:
                 field.validator(None, field, converted)
+            except ConfigError as exc:  # a validator with its own message (a folder that does not exist)
+                self.problem(path + exc.path, exc.message, exc.hint)
+                return _FAILED
             except (TypeError, ValueError) as exc:
-                self.problem(path, f"invalid value {value!r}", _validator_hint(exc))
+                self.problem(path, f"invalid value {_short(value)}", _validator_hint(exc))
                 return _FAILED
         return converted
+
+    def metrics_fit(self, recipe: Recipe) -> None:
+        """Each metric's `requires` against what the model provides."""
+        for i, metric in enumerate(recipe.metrics):
+            misfit = metric_misfit(recipe.model.component, metric.component, self.plugins)
+            if misfit is not None:
+                self.problem(("metrics", i, "use"), *misfit)
 
 
 _MISSING = object()
 _FAILED = object()
 
 
+def _a(noun: str) -> str:
+    """`a dataset`, `an optimizer`."""
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """repr of a value, cut short (a hostile value may be huge)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def depth_problems(raw: Any, path: tuple = (), depth: int = 0) -> list[Problem]:
+    """A problem for each table or array nested more than MAX_DEPTH deep (not looked into further)."""
+    if not isinstance(raw, (dict, list)):
+        return []
+    if depth >= MAX_DEPTH:
+        return [
+            Problem(
+                f"nested too deeply: recipes nest tables and arrays at most {MAX_DEPTH} levels",
+                path,
+                "a --set key or inline table with too many levels?",
+            )
+        ]
+    items = raw.items() if isinstance(raw, dict) else enumerate(raw)
+    return [p for key, value in items for p in depth_problems(value, path + (key,), depth + 1)]
+
+
+def check_depth(raw: Any, *, file: str | None = None) -> None:
+    """Raise a RecipeError when a parsed recipe nests deeper than MAX_DEPTH."""
+    problems = depth_problems(raw)
+    if problems:
+        raise RecipeError(problems, file=file)
+
+
+def metric_misfit(model: Component, metric: Component, plugins: Plugins | None = None) -> tuple[str, str] | None:
+    """(message, hint) when `metric` needs a protocol that `model` does not provide; None when it fits."""
+    unmet = metric.unmet(model)
+    if not unmet:
+        return None
+    needs = " and ".join(protocol_name(p) for p in unmet)
+    registry = (plugins or get_plugins()).registries.get("metric", {})
+    fitting = sorted(name for name, c in registry.items() if not c.unmet(model))
+    return (
+        f"metric {metric.name!r} needs a model that provides {needs}; model {model.name!r} does not",
+        f"metrics that fit model {model.name!r}: {', '.join(fitting) or 'none installed'}",
+    )
+
+
+def check_metric_fits(model: Spec | Component, metric: Spec | Component) -> None:
+    """Raise a GentkError when a metric cannot measure a model (say `nll`, which needs a
+    LatentVariableModel, on a `ddpm`); `gentk eval` calls it before building anything."""
+    model_c = model.component if isinstance(model, Spec) else model
+    metric_c = metric.component if isinstance(metric, Spec) else metric
+    misfit = metric_misfit(model_c, metric_c)
+    if misfit is not None:
+        raise GentkError(misfit[0], hint=misfit[1])
+
+
 def _validator_hint(exc: Exception) -> str:
     text = str(exc.args[0]) if exc.args else str(exc)
+    text = text if len(text) <= 200 else text[:197] + "..."  # attrs quotes the (maybe huge) value
     return text.replace("'value'", "it") if text else "see `gentk describe`"
 
 
 def resolve(raw: dict[str, Any], *, file: str | None = None, plugins: Plugins | None = None) -> Recipe:
     """Turn a parsed recipe into a validated `Recipe`; raise `RecipeError` listing every problem."""
+    check_depth(raw, file=file)
     resolver = _Resolver(plugins or get_plugins())
     recipe = resolver.config(Recipe, raw, ())
+    if recipe is not None:
+        resolver.metrics_fit(recipe)
     if resolver.problems or recipe is None:
         raise RecipeError(resolver.problems, file=file)
     return recipe
@@ -289,7 +382,9 @@ def load_recipe(
     path: str | Path, overrides: list[str] | tuple[str, ...] = (), *, plugins: Plugins | None = None
 ) -> Recipe:
     """Read, override and resolve a recipe file."""
-    raw = apply_overrides(read_toml(path), list(overrides))
+    raw = read_toml(path)
+    check_depth(raw, file=str(path))
+    raw = apply_overrides(raw, list(overrides))
     return resolve(raw, file=str(path), plugins=plugins)
 
 
@@ -298,6 +393,7 @@ def resolve_component(
 ) -> Spec:
     """Resolve one component table (e.g. a sampler chosen on the command line); `accepts` is
     the family protocol it must provide."""
+    check_depth(table)
     resolver = _Resolver(plugins or get_plugins())
     spec = resolver.component(kind, table, (kind,), accepts=accepts)
     if resolver.problems or spec is None:
@@ -306,24 +402,70 @@ def resolve_component(
 
 
 # -- writing back -----------------------------------------------------------------------------
-def to_data(obj: Any) -> Any:
-    """A resolved recipe (or any part of it) as plain TOML-ready data, defaults included."""
+def to_data(obj: Any, *, keep_none: bool = False) -> Any:
+    """A resolved recipe (or any part of it) as plain TOML-ready data, defaults included; unset
+    optional values (None) are left out unless `keep_none`."""
     if isinstance(obj, Spec):
-        return {"use": obj.name, **to_data(obj.config)}
+        return {"use": obj.name, **to_data(obj.config, keep_none=keep_none)}
     if attrs.has(type(obj)):
         out = {}
         for field in attrs.fields(type(obj)):
-            value = to_data(getattr(obj, field.name))
-            if value is not None:
+            value = to_data(getattr(obj, field.name), keep_none=keep_none)
+            if value is not None or keep_none:
                 out[field.name] = value
         return out
     if isinstance(obj, (list, tuple)):
-        return [to_data(x) for x in obj]
+        return [to_data(x, keep_none=keep_none) for x in obj]
     return obj
 
 
 def dumps(recipe: Recipe) -> str:
-    """The resolved recipe as TOML text: scalars first, then tables (as TOML requires)."""
+    """The resolved recipe as TOML text, every default written out: scalars first, then tables
+    (as TOML requires), arrays of tables as `[[name]]`. TOML has no null, so an unset optional
+    value is a comment line in its table (`# steps_per_epoch = none  (unset)`): the text parses
+    and resolves back to the same recipe."""
+    lines: list[str] = []
+    _emit_table(to_data(recipe, keep_none=True), (), lines)
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _is_table(value: Any) -> bool:
+    return isinstance(value, dict)
+
+
+def _is_table_array(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+
+
+def _toml_key(key: Any) -> str:
+    import json
+    import re
+
+    key = str(key)
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
+
+
+def _toml_value(value: Any) -> str:
+    """A value as TOML text; arrays of plain values on one line (`[1, 2, 2]`)."""
     import tomli_w
 
-    return tomli_w.dumps(to_data(recipe))
+    if isinstance(value, (list, tuple)) and not any(isinstance(v, (dict, list, tuple)) for v in value):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return tomli_w.dumps({"v": value}).rstrip("\n").removeprefix("v = ")
+
+
+def _emit_table(table: dict[str, Any], prefix: tuple[str, ...], lines: list[str]) -> None:
+    for key, value in table.items():
+        if value is None:
+            lines.append(f"# {_toml_key(key)} = none  (unset)")
+        elif not _is_table(value) and not _is_table_array(value):
+            lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
+    for key, value in table.items():
+        name = ".".join(_toml_key(k) for k in (*prefix, key))
+        if _is_table(value):
+            lines += ["", f"[{name}]"]
+            _emit_table(value, (*prefix, key), lines)
+        elif _is_table_array(value):
+            for item in value:
+                lines += ["", f"[[{name}]]"]
+                _emit_table(item, (*prefix, key), lines)

@@ -4,9 +4,26 @@ from typing import Literal
 
 from attrs import validators as v
 
-from gentk.config import config, param, positive_ints, probability, sub
+from gentk.config import (
+    MAX_LAYERS,
+    MAX_STEPS,
+    MAX_WIDTH,
+    ConfigError,
+    config,
+    in_range,
+    ints_in,
+    open_range,
+    param,
+    probability,
+    sub,
+)
 from gentk.families.diffusion import DiffusionObjective, DiffusionSampler
 from gentk.registry import Spec
+
+MAX_T = 100_000
+"""Upper bound of the number of diffusion steps T (papers use 1000 to 4000)."""
+_unit = v.and_(v.gt(0), v.lt(1))
+_sampler_steps = v.optional(in_range(1, MAX_STEPS))
 
 
 # -- schedules ------------------------------------------------------------------------------------
@@ -14,24 +31,24 @@ from gentk.registry import Spec
 class LinearScheduleConfig:
     """Linear betas (Ho et al. 2020): T = 1000, beta from 1e-4 to 0.02."""
 
-    num_steps: int = param(1000, "number of diffusion steps T", v.gt(1))
-    beta_start: float = param(1e-4, "beta_1", v.and_(v.gt(0), v.lt(1)))
+    num_steps: int = param(1000, "number of diffusion steps T", in_range(2, MAX_T))
+    beta_start: float = param(1e-4, "beta_1, in (0, 1)", _unit)
     beta_end: float = param(
-        0.02, "beta_T (the course report wrote 0.002; the paper's value is 0.02)", v.and_(v.gt(0), v.lt(1))
+        0.02, "beta_T, in (0, 1), at least beta_start (the course report wrote 0.002; the paper's value is 0.02)", _unit
     )
 
     def __attrs_post_init__(self) -> None:
         if self.beta_end < self.beta_start:
-            raise ValueError("beta_end must be at least beta_start")
+            raise ConfigError(f"beta_end ({self.beta_end}) must be at least beta_start ({self.beta_start})", "beta_end")
 
 
 @config
 class CosineScheduleConfig:
     """Cosine alpha-bar schedule (Nichol & Dhariwal 2021); gentler at both ends than linear."""
 
-    num_steps: int = param(1000, "number of diffusion steps T", v.gt(1))
-    offset: float = param(0.008, "small offset s that keeps beta_1 away from zero", v.ge(0))
-    max_beta: float = param(0.999, "betas are clipped to this value near t = T", v.and_(v.gt(0), v.lt(1)))
+    num_steps: int = param(1000, "number of diffusion steps T", in_range(2, MAX_T))
+    offset: float = param(0.008, "small offset s that keeps beta_1 away from zero", in_range(0, 1))
+    max_beta: float = param(0.999, "betas are clipped to this value near t = T", _unit)
 
 
 # -- denoiser ---------------------------------------------------------------------------------------
@@ -43,15 +60,19 @@ class UNetConfig:
     model, a class embedding with an extra learned null token is added to the step embedding.
     """
 
-    channels: int = param(64, "base channel width", v.gt(0))
+    channels: int = param(64, "base channel width", in_range(1, 4096))
     channel_mult: tuple[int, ...] = param(
-        (1, 2, 2), "width multiplier per resolution level", v.and_(v.min_len(1), positive_ints)
+        (1, 2, 2), "width multiplier per resolution level (1 to 8 levels)", ints_in(1, 64, min_len=1, max_len=8)
     )
-    num_res_blocks: int = param(2, "ResNet blocks per level on the way down (one more on the way up)", v.gt(0))
-    attention_resolutions: tuple[int, ...] = param((7,), "feature-map sides that get self-attention (28 -> 14 -> 7)")
-    num_heads: int = param(4, "attention heads", v.gt(0))
+    num_res_blocks: int = param(
+        2, "ResNet blocks per level on the way down (one more on the way up)", in_range(1, MAX_LAYERS)
+    )
+    attention_resolutions: tuple[int, ...] = param(
+        (7,), "feature-map sides that get self-attention (28 -> 14 -> 7)", ints_in(1, MAX_WIDTH, max_len=16)
+    )
+    num_heads: int = param(4, "attention heads", in_range(1, 1024))
     dropout: float = param(0.1, "dropout inside the ResNet blocks", probability)
-    norm_groups: int = param(32, "GroupNorm groups (must divide every width)", v.gt(0))
+    norm_groups: int = param(32, "GroupNorm groups (must divide every width)", in_range(1, 1024))
     attention_backend: Literal["default", "math"] = param(
         "math",
         "scaled_dot_product_attention kernel: torch's default choice, or the plain math one "
@@ -66,6 +87,8 @@ class UNetConfig:
     def __attrs_post_init__(self) -> None:
         for m in self.channel_mult:
             width = self.channels * m
+            if width > MAX_WIDTH:
+                raise ConfigError(f"width channels x channel_mult = {width} is above {MAX_WIDTH}", "channel_mult")
             if width % self.norm_groups or width % self.num_heads:
                 raise ValueError(
                     f"width {width} must be divisible by norm_groups ({self.norm_groups}) "
@@ -95,7 +118,7 @@ class AncestralConfig:
     """
 
     variance: Literal["beta", "beta_tilde"] = param("beta", "sigma_t^2: beta_t or the posterior's beta~_t")
-    steps: int | None = param(None, "number of denoising steps; none: all T", v.optional(v.gt(0)))
+    steps: int | None = param(None, "number of denoising steps, at most T; none: all T", _sampler_steps)
     clip_denoised: bool = param(True, "clip the predicted x_0 to [-1, 1] before each step")
 
 
@@ -104,9 +127,9 @@ class DDIMConfig:
     """DDIM (Song, Meng & Ermon 2021): fewer steps; eta = 0 is deterministic, eta = 1 ancestral-like."""
 
     steps: int | None = param(
-        50, "number of denoising steps on an evenly spaced subsequence; none: all T", v.optional(v.gt(0))
+        50, "number of denoising steps on an evenly spaced subsequence, at most T; none: all T", _sampler_steps
     )
-    eta: float = param(0.0, "scale of the noise added at each step", v.ge(0))
+    eta: float = param(0.0, "scale of the noise added at each step, in [0, 10]", in_range(0, 10))
     clip_denoised: bool = param(True, "clip the predicted x_0 to [-1, 1] before each step")
 
 
@@ -118,9 +141,9 @@ class PredictorCorrectorConfig:
     updates x += a s(x) + sqrt(2a) z with a set by the signal-to-noise ratio (Song et al. 2021).
     """
 
-    steps: int | None = param(100, "noise levels visited; none: all T", v.optional(v.gt(0)))
-    corrector_steps: int = param(1, "Langevin updates per level", v.ge(0))
-    snr: float = param(0.1, "target ratio of the Langevin step's noise to its score term", v.gt(0))
+    steps: int | None = param(100, "noise levels visited, at most T; none: all T", _sampler_steps)
+    corrector_steps: int = param(1, "Langevin updates per level", in_range(0, 1000))
+    snr: float = param(0.1, "target ratio of the Langevin step's noise to its score term", open_range(0, 100))
     clip_denoised: bool = param(True, "clip the predicted x_0 to [-1, 1] in the predictor")
 
 
@@ -145,7 +168,12 @@ class DDPMConfig:
         accepts=DiffusionSampler,
     )
     conditional: bool = param(False, "condition on class labels (needs a labelled dataset)")
-    guidance: float = param(0.0, "default guidance strength w: eps = (1 + w) eps(x, c) - w eps(x)", v.ge(0))
+    guidance: float = param(
+        0.0,
+        "default guidance strength w in [0, 100]: eps = (1 + w) eps(x, c) - w eps(x); above 0 needs "
+        "conditional = true and an objective with p_uncond > 0",
+        in_range(0, 100),
+    )
     ema_decay: float = param(0.9999, "decay of the exponential moving average of the weights; 0: no EMA", probability)
     ema_warmup: bool = param(
         True,
@@ -153,12 +181,48 @@ class DDPMConfig:
         "are not dominated by the initial weights",
     )
     sample_with_ema: bool = param(True, "sample and evaluate with the EMA weights")
-    grad_clip: float | None = param(1.0, "clip the gradient norm to this value; none: no clipping", v.optional(v.gt(0)))
+    grad_clip: float | None = param(
+        1.0, "clip the gradient norm to this value; none: no clipping", v.optional(open_range(0, 1e6))
+    )
     trajectory_steps: tuple[int, ...] = param(
         (999, 350, 0),
-        "steps t shown in the trajectory figure (the state x_t of the same samples; 0 is the final sample)",
+        "steps t shown in the trajectory figure (the state x_t of the same samples; 0 is the final sample, "
+        "T and above the starting noise)",
+        ints_in(0, MAX_STEPS, min_len=1, max_len=32),
     )
-    trajectory_samples: int = param(8, "samples in the trajectory figure (one row each); 0: no figure", v.ge(0))
+    trajectory_samples: int = param(
+        8, "samples in the trajectory figure (one row each); 0: no figure", in_range(0, 1024)
+    )
+
+    def __attrs_post_init__(self) -> None:
+        """Checks across the parts, where they are the bundled configs (a plugin's schedule or
+        sampler may mean something else by its fields)."""
+        schedule, sampler, objective = (
+            getattr(s, "config", None) for s in (self.schedule, self.sampler, self.objective)
+        )
+        if isinstance(schedule, (LinearScheduleConfig, CosineScheduleConfig)) and isinstance(
+            sampler, (AncestralConfig, DDIMConfig, PredictorCorrectorConfig)
+        ):
+            if sampler.steps is not None and sampler.steps > schedule.num_steps:
+                raise ConfigError(
+                    f"{sampler.steps} sampler steps exceed the schedule's T = {schedule.num_steps}",
+                    "sampler",
+                    "steps",
+                    hint=f"use at most {schedule.num_steps} steps, or none for all T",
+                )
+        if self.guidance > 0:
+            if not self.conditional:
+                raise ConfigError(
+                    "guidance needs a model trained with label dropout: set conditional = true",
+                    "guidance",
+                    hint="set conditional = true and objective.p_uncond > 0 (e.g. 0.1), or guidance = 0",
+                )
+            if isinstance(objective, DDPMObjectiveConfig) and objective.p_uncond == 0:
+                raise ConfigError(
+                    "guidance needs a model trained with label dropout: objective.p_uncond is 0",
+                    "guidance",
+                    hint="set objective.p_uncond > 0 (e.g. 0.1), or guidance = 0",
+                )
 
 
 @config
@@ -171,11 +235,11 @@ class VLBConfig:
     image. The standard error is taken across images (it includes the subsampling noise).
     """
 
-    n_examples: int = param(16, "held-out images scored (the first n)", v.gt(0))
+    n_examples: int = param(16, "held-out images scored (the first n)", in_range(1, 10**7))
     timesteps: int | None = param(
-        None, "steps per image for the sum over t; none: all T - 1 (exact)", v.optional(v.gt(0))
+        None, "steps per image for the sum over t; none: all T - 1 (exact)", v.optional(in_range(1, MAX_STEPS))
     )
-    batch_size: int = param(64, "images per forward pass", v.gt(0))
+    batch_size: int = param(64, "images per forward pass", in_range(1, 2**16))
     variance: Literal["beta", "beta_tilde"] = param("beta", "the reverse variance sigma_t^2")
     conditional: bool = param(
         False, "for a conditional model, score log p(x|y) with the true labels instead of the unconditional log p(x)"

@@ -21,7 +21,7 @@ from gentk.families.diffusion import (
 )
 from gentk.interfaces import Batch, BuildContext, Figures, Optimizer, StepContext, as_module
 from gentk.progress import Phase, phase
-from gentk.recipe import resolve_component
+from gentk.recipe import resolve_component, to_data
 from gentk_diffusion.configs import DDPMConfig
 from gentk_diffusion.ema import EMA
 from gentk_diffusion.samplers import guided_eps
@@ -198,12 +198,15 @@ class DDPM:
         provide `DiffusionSampler` fit), with `steps` if given."""
         if name is None and steps is None:
             return self.sampler
-        if name is None:
-            spec = self.cfg.sampler
-            spec = attrs.evolve(spec, config=attrs.evolve(spec.config, steps=steps))
-        else:
-            table = {"use": name, **({"steps": steps} if steps is not None else {})}
-            spec = resolve_component("sampler", table, accepts=DiffusionSampler)
+        if steps is not None and steps > self.schedule.num_steps:
+            raise GentkError(
+                f"{steps} sampling steps is more than the schedule's {self.schedule.num_steps}",
+                hint=f"give --steps between 1 and {self.schedule.num_steps}",
+            )
+        table = {"use": name} if name is not None else to_data(self.cfg.sampler)  # the recipe's, re-checked
+        if steps is not None:
+            table["steps"] = steps
+        spec = resolve_component("sampler", table, accepts=DiffusionSampler)
         sampler: DiffusionSampler = spec.build()
         return sampler
 

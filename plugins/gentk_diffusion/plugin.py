@@ -56,4 +56,4 @@ def gentk_register_models(register):
 
 @hookimpl
 def gentk_register_metrics(register):
-    register("vlb", lazy("gentk_diffusion.vlb:VLB"), VLBConfig)
+    register("vlb", lazy("gentk_diffusion.vlb:VLB"), VLBConfig, requires=(DiffusionModel,))

@@ -28,4 +28,9 @@ def gentk_register_models(register):
 @hookimpl
 def gentk_register_metrics(register):
     register("mode_coverage", lazy("gentk_prob.metrics:ModeCoverageMetric"), ModeCoverageConfig)
-    register("log_likelihood", lazy("gentk_prob.metrics:LogLikelihoodMetric"), LogLikelihoodConfig)
+    register(
+        "log_likelihood",
+        lazy("gentk_prob.metrics:LogLikelihoodMetric"),
+        LogLikelihoodConfig,
+        requires=(LogDensity,),
+    )

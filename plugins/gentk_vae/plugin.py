@@ -46,4 +46,4 @@ def gentk_register_models(register):
 
 @hookimpl
 def gentk_register_metrics(register):
-    register("nll", lazy("gentk_vae.metrics:ImportanceNLL"), NLLConfig)
+    register("nll", lazy("gentk_vae.metrics:ImportanceNLL"), NLLConfig, requires=(LatentVariableModel,))

@@ -255,11 +255,12 @@ def faulty(site):
 def test_exception_in_a_train_step_names_plugin_and_component(faulty, capsys, tmp_path):
     """Catches a plugin's bug surfacing as a bare `unexpected error: AttributeError` with no
     component or plugin named."""
-    code, _, err = gentk(capsys, "run", VAE_TOY, "--set", "model.use=faulty", "--out", tmp_path, "--quiet", *QUICK)
+    faulty = ["--set", "model.use=faulty", "--set", "metrics=[]"]
+    code, _, err = gentk(capsys, "run", VAE_TOY, *faulty, "--out", tmp_path, "--quiet", *QUICK)
     assert code == 2
     assert "model 'faulty' (plugin 'faulty', distribution faulty-dist) failed in its train step" in err
     assert "AttributeError" in err and "no_such_method" in err and "unexpected error" not in err
-    code, _, err = gentk(capsys, "run", VAE_TOY, "--set", "model.use=faulty", "--out", tmp_path, *QUICK, "--debug")
+    code, _, err = gentk(capsys, "run", VAE_TOY, *faulty, "--out", tmp_path, *QUICK, "--debug")
     assert code == 2 and "Traceback" in err  # --debug after the command still shows the traceback
 
 
@@ -267,7 +268,7 @@ def test_factory_returning_the_wrong_type_is_named(faulty, tmp_path):
     """Catches a factory whose result breaks its kind's protocol being found only later, as an
     AttributeError deep in the engine."""
     with pytest.raises(PluginError) as info:
-        api.train(VAE_TOY, overrides=["model.use=not_a_model", "run.epochs=1"], out=tmp_path, progress=False)
+        api.train(VAE_TOY, overrides=["model.use=not_a_model", "metrics=[]", "run.epochs=1"], out=tmp_path, progress=False)
     text = info.value.render()
     assert "model 'not_a_model' (plugin 'faulty'" in text and "does not implement Model" in text
     assert "train_step" in text and "networks" in text
