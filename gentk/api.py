@@ -86,6 +86,7 @@ def train(
             trainer = Trainer(recipe, run_dir, reporter=Reporter(progress), world=world)
             trainer.start()
         trainer.fit()
+        distributed.shutdown(world)  # a process group left open can abort the process at exit
     except BaseException as exc:
         if trainer is None or trainer.saved is None and trainer.pos.step == 0:  # nothing trained: leave nothing
             if world.is_main:
@@ -137,6 +138,7 @@ def resume(path: str | Path, *, overrides: Sequence[str] = (), progress: bool = 
             if overrides and world.is_main:
                 run_dir.write_text("recipe.toml", dumps(recipe))
         trainer.fit()
+        distributed.shutdown(world)  # a process group left open can abort the process at exit
     finally:
         run_dir.unlock()
     return Run(run_dir.path)
