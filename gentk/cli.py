@@ -378,9 +378,8 @@ def main(argv: list[str] | None = None) -> None:
     from gentk.errors import GentkError, Interrupted
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    if "--debug" in argv:  # accepted in any position, not only before the command
-        _state["debug"] = True
-        argv = [a for a in argv if a != "--debug"]
+    _state["debug"] = "--debug" in argv  # accepted in any position, not only before the command
+    argv = [a for a in argv if a != "--debug"]
     import warnings
 
     from gentk.errors import GentkWarning
