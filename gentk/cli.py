@@ -102,6 +102,11 @@ def run(
     """Train a recipe; writes a run directory with metrics, figures and checkpoints."""
     from gentk import api
 
+    if resume is not None and recipe is not None:
+        raise _usage(
+            "give a recipe to start a new run, or --resume RUN to continue one, not both "
+            "(a resumed run keeps the recipe in its directory; change values with --set)"
+        )
     if nproc > 1:
         from gentk.distributed import launch
 

@@ -21,6 +21,12 @@ def gentk(capsys, *args):
     return code, out.out, out.err
 
 
+def test_resume_with_a_recipe_is_an_error(capsys, tmp_path):
+    """Catches `gentk run R --resume RUN` silently ignoring one of the two."""
+    code, _, err = gentk(capsys, "run", "vae_toy", "--resume", tmp_path)
+    assert code == 2 and "not both" in err
+
+
 def test_help_lists_every_command(capsys):
     code, out, _ = gentk(capsys, "--help")
     assert code == 0
