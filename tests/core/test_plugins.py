@@ -69,10 +69,31 @@ BROKEN = {
 """Plugin module sources that must each be skipped without breaking anything else."""
 
 
+SLOPPY = {
+    "misspelled_hook": """
+        from gentk.hookspecs import hookimpl
+        @hookimpl
+        def gentk_register_dataset(register):
+            pass
+    """,
+    "wrong_factory_type": """
+        from gentk.hookspecs import hookimpl
+        from gentk.config import config
+        @config
+        class C:
+            '''A dataset whose factory returns a dict.'''
+        @hookimpl
+        def gentk_register_datasets(register):
+            register('not_a_dataset', lambda cfg: {}, C)
+    """,
+}
+"""Plugins that load but are wrong: warned about, or failing only when their component is built."""
+
+
 @pytest.fixture
 def broken(site):
-    """Install every BROKEN plugin as its own distribution `broken-<variant>`."""
-    for variant, source in BROKEN.items():
+    """Install every BROKEN and SLOPPY plugin as its own distribution `broken-<variant>`."""
+    for variant, source in {**BROKEN, **SLOPPY}.items():
         (site / f"broken_{variant}.py").write_text(textwrap.dedent(source))
         make_distribution(site, f"broken-{variant}", {variant: f"broken_{variant}"})
     return site
@@ -104,8 +125,13 @@ def test_bundled_recipes_check_and_run_beside_broken_plugins(broken, capsys, tmp
     assert code == 0 and "ok" in out
     for variant in BROKEN:
         assert f"plugin '{variant}' (broken-{variant})" in err
+    assert "gentk_register_dataset is not a gentk hook" in err and "misspelled_hook" in err
     code, out, err = gentk(capsys, "run", VAE_TOY, "--out", tmp_path, "--quiet", *QUICK)
     assert code == 0 and "done" in out
+    wrong = ["--set", "data.use=not_a_dataset", "--out", tmp_path, "--quiet", *QUICK]
+    code, _, err = gentk(capsys, "run", VAE_TOY, *wrong)
+    assert code == 2 and "dataset 'not_a_dataset' (plugin 'wrong_factory_type'" in err
+    assert "does not implement Dataset" in err
 
 
 def test_plugins_command_lists_failures_and_exits_non_zero(broken, capsys):
@@ -268,7 +294,9 @@ def test_factory_returning_the_wrong_type_is_named(faulty, tmp_path):
     """Catches a factory whose result breaks its kind's protocol being found only later, as an
     AttributeError deep in the engine."""
     with pytest.raises(PluginError) as info:
-        api.train(VAE_TOY, overrides=["model.use=not_a_model", "metrics=[]", "run.epochs=1"], out=tmp_path, progress=False)
+        api.train(
+            VAE_TOY, overrides=["model.use=not_a_model", "metrics=[]", "run.epochs=1"], out=tmp_path, progress=False
+        )
     text = info.value.render()
     assert "model 'not_a_model' (plugin 'faulty'" in text and "does not implement Model" in text
     assert "train_step" in text and "networks" in text
