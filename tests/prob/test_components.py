@@ -23,6 +23,7 @@ from gentk.interfaces import (
 from gentk.prob import mode_coverage, toy_mixture_centres
 from gentk.recipe import load_recipe, resolve_component
 from gentk.registry import get_plugins
+from tests.stubs import BareModel
 
 RECIPES = Path(__file__).parents[2] / "recipes"
 POINTS = DataInfo(shape=(2,), num_classes=8, kind="points")
@@ -51,8 +52,12 @@ def test_every_component_is_registered_with_documented_fields():
 
     ours = [c for c in get_plugins().components() if c.plugin == "prob"]
     assert {(c.kind, c.name) for c in ours} == {
-        ("sampler", "langevin"), ("model", "langevin_target"), ("model", "gmm_em"),
-        ("metric", "mode_coverage"), ("metric", "log_likelihood")}
+        ("sampler", "langevin"),
+        ("model", "langevin_target"),
+        ("model", "gmm_em"),
+        ("metric", "mode_coverage"),
+        ("metric", "log_likelihood"),
+    }
     for component in ours:
         assert component.summary
         assert all(field_doc(f) for f in attrs.fields(component.config))
@@ -80,8 +85,13 @@ def test_langevin_sampler_component_samples_a_gaussian():
 
 
 def langevin_table(**sampler):
-    return {"use": "langevin_target", "mixture": "ring", "chains": 64, "steps_per_batch": 20,
-            "sampler": {"use": "langevin", "step_size": 1e-4, "steps": 200, "init_std": 2.0, **sampler}}
+    return {
+        "use": "langevin_target",
+        "mixture": "ring",
+        "chains": 64,
+        "steps_per_batch": 20,
+        "sampler": {"use": "langevin", "step_size": 1e-4, "steps": 200, "init_std": 2.0, **sampler},
+    }
 
 
 def test_langevin_target_trains_samples_and_restores():
@@ -139,7 +149,11 @@ def test_gmm_em_on_images_samples_images():
     x = model.sample(5, generator=torch.Generator())
     assert x.shape == (5, 1, 4, 4) and float(x.min()) >= 0 and float(x.max()) <= 1
     assert model.figures(Batch(torch.rand(2, 1, 4, 4)), generator=torch.Generator())["component_means"].shape == (
-        3, 1, 4, 4)
+        3,
+        1,
+        4,
+        4,
+    )
 
 
 def test_metrics_on_a_fitted_mixture():
@@ -173,8 +187,9 @@ def test_mode_coverage_metric_warns_on_collapse_and_identifies_the_grid():
     name, centres, std = identify_mixture(points)
     assert name == "grid" and std == pytest.approx(0.05, rel=0.3)
     with pytest.raises(GentkError):
-        resolve_component("metric", "log_likelihood").build().evaluate(Collapsed(), test, POINTS,
-                                                                        generator=torch.Generator())
+        resolve_component("metric", "log_likelihood").build().evaluate(
+            Collapsed(), test, POINTS, generator=torch.Generator()
+        )
 
 
 @pytest.mark.parametrize("name", ["langevin_ring", "mala_ring", "em_grid"])
@@ -186,16 +201,31 @@ def test_recipes_resolve(name):
 def test_recipes_run_end_to_end(tmp_path):
     import gentk.api as gk
 
-    quick = ["run.epochs=1", "run.steps_per_epoch=2", "run.n_samples=100", "run.threads=1",
-             "model.sampler.steps=100", "metrics.0.n_samples=200"]
+    quick = [
+        "run.epochs=1",
+        "run.steps_per_epoch=2",
+        "run.n_samples=100",
+        "run.threads=1",
+        "model.sampler.steps=100",
+        "metrics.0.n_samples=200",
+    ]
     run = gk.train(RECIPES / "mala_ring.toml", overrides=quick, out=tmp_path)
     last = run.metrics("epoch")[-1]
     assert last["mode_coverage/modes"] == 8 and 0.5 < last["acceptance"] <= 1
     assert (run.path / "figures" / "chains_epoch001.png").is_file()
     assert run.sample(10, steps=20).shape == (10, 2)
-    em = gk.train(RECIPES / "em_grid.toml", overrides=["run.epochs=3", "run.n_samples=100", "run.threads=1",
-                                                       "data.n_train=2000", "run.batch_size=2000",
-                                                       "metrics.1.n_samples=500"], out=tmp_path)
+    em = gk.train(
+        RECIPES / "em_grid.toml",
+        overrides=[
+            "run.epochs=3",
+            "run.n_samples=100",
+            "run.threads=1",
+            "data.n_train=2000",
+            "run.batch_size=2000",
+            "metrics.1.n_samples=500",
+        ],
+        out=tmp_path,
+    )
     trace = [r["log_likelihood"] for r in em.metrics("epoch")]
     assert len(trace) == 3 and all(b >= a - 1e-5 for a, b in zip(trace, trace[1:], strict=False))
     assert em.evaluate("mode_coverage")["modes"] == 25
@@ -217,33 +247,14 @@ def test_components_implement_their_protocols():
         assert isinstance(resolve_component("metric", name).build(), Metric)
 
 
-class NoDensity:
-    """A model with everything a Model has but no exact log-density."""
-
-    device = torch.device("cpu")
-    grid_columns = None
-
-    def networks(self):
-        return {}
-
-    def optimizers(self):
-        return {}
-
-    def train_step(self, batch, ctx):
-        return {"loss": 0.0}
-
-    def sample(self, n, *, generator, labels=None, **options):
-        return torch.zeros(n, 2)
-
-
 def test_log_likelihood_of_a_model_without_a_density_is_a_user_error():
     """The log_likelihood metric checks isinstance(model, LogDensity) before scoring. Catches it
     calling log_prob on any model, which reached the user as an AttributeError from the metric
     rather than a GentkError that says which models have an exact density."""
-    assert isinstance(NoDensity(), Model) and not isinstance(NoDensity(), LogDensity)
+    assert isinstance(BareModel(), Model) and not isinstance(BareModel(), LogDensity)
     metric = resolve_component("metric", "log_likelihood").build()
     with pytest.raises(GentkError, match="no exact log-density"):
-        metric.evaluate(NoDensity(), Split(ring_points(10)), POINTS, generator=torch.Generator())
+        metric.evaluate(BareModel(), Split(ring_points(10)), POINTS, generator=torch.Generator())
 
 
 def test_the_langevin_target_takes_only_density_samplers_on_the_command_line():

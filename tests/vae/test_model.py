@@ -11,6 +11,7 @@ from gentk.errors import GentkError, RecipeError
 from gentk.families.vae import Decoder, Encoder, LatentVariableModel
 from gentk.interfaces import Batch, BuildContext, DataInfo, HasFigures, Model, Split, StepContext
 from gentk.recipe import load_recipe, resolve_component
+from tests.stubs import BareModel
 
 from . import linear_gaussian
 
@@ -185,25 +186,6 @@ def test_nll_metric_warns_when_numbers_are_not_comparable_and_rejects_other_mode
         nll_metric().evaluate(object(), split, IMAGES, generator=torch.Generator())
 
 
-class _NoLatents:
-    """A model that satisfies `Model` but has no encoder or decoder."""
-
-    device = torch.device("cpu")
-    grid_columns = None
-
-    def networks(self):
-        return {}
-
-    def optimizers(self):
-        return {}
-
-    def train_step(self, batch, ctx):
-        return {"loss": 0.0}
-
-    def sample(self, n, *, generator, labels=None, **options):
-        return torch.zeros(n, 1, 8, 8)
-
-
 def test_default_vae_satisfies_its_protocols_and_nll_rejects_models_without_latents():
     """Catches a `vae` model that drifts from the protocols the engine and the nll metric rely on
     (a missing `device` or `grid_columns`, an encoder or decoder kept under another name or
@@ -214,12 +196,12 @@ def test_default_vae_satisfies_its_protocols_and_nll_rejects_models_without_late
     assert isinstance(model, Model) and isinstance(model, LatentVariableModel)
     assert isinstance(model.encoder, Encoder) and isinstance(model.decoder, Decoder)
     assert model.grid_columns is None and model.decoder.discrete
-    other = _NoLatents()
+    other = BareModel((1, 8, 8))
     assert isinstance(other, Model) and not isinstance(other, LatentVariableModel)
     split = Split(binary_images(4).to(torch.uint8))
     with pytest.raises(GentkError, match="encoder and a decoder") as caught:
         nll_metric(k=2).evaluate(other, split, IMAGES, generator=torch.Generator())
-    assert "_NoLatents" in str(caught.value)
+    assert "BareModel" in str(caught.value)
 
 
 # -- recipes ------------------------------------------------------------------------------------
