@@ -1,7 +1,7 @@
 """Regenerate CONTRIBUTING.md's reference of kinds and protocols from the code that defines them.
 
-    python scripts/contract_docs.py          # rewrite CONTRIBUTING.md
-    python scripts/contract_docs.py --check  # exit 1 if CONTRIBUTING.md is out of date
+python scripts/contract_docs.py          # rewrite CONTRIBUTING.md
+python scripts/contract_docs.py --check  # exit 1 if CONTRIBUTING.md is out of date
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from generated_docs import between_markers, sync  # scripts/ is on the path when run as a script
+
 ROOT = Path(__file__).resolve().parents[1]
-START, END = "<!-- protocols -->", "<!-- /protocols -->"
 
 
 def members(protocol: Any) -> list[str]:
@@ -58,19 +59,11 @@ def reference() -> str:
 
 
 def render(text: str) -> str:
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{START}\n{reference()}{END}{tail}"
+    return between_markers(text, "protocols", reference())
 
 
 def main() -> int:
-    path = ROOT / "CONTRIBUTING.md"
-    current = path.read_text()
-    updated = render(current)
-    if "--check" in sys.argv:
-        return int(updated != current)
-    path.write_text(updated)
-    return 0
+    return sync(ROOT / "CONTRIBUTING.md", render)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,15 @@
 """Regenerate README.md's tables of bundled recipes and components from the recipes and registries.
 
-    python scripts/readme_tables.py          # rewrite README.md
-    python scripts/readme_tables.py --check  # exit 1 if README.md is out of date
+python scripts/readme_tables.py          # rewrite README.md
+python scripts/readme_tables.py --check  # exit 1 if README.md is out of date
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+
+from generated_docs import between_markers, sync  # scripts/ is on the path when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKERS = {"recipes": "RECIPE_TABLE", "components": "COMPONENT_TABLE"}
@@ -37,24 +39,14 @@ def component_table() -> str:
 
 def render(text: str) -> str:
     for name, table in (("recipes", recipe_table), ("components", component_table)):
-        start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
-        if start in text:
-            head, rest = text.split(start, 1)
-            _, tail = rest.split(end, 1)
-            text = f"{head}{start}\n{table()}\n{end}{tail}"
-        else:
-            text = text.replace(MARKERS[name], f"{start}\n{table()}\n{end}")
+        if f"<!-- {name} -->" not in text:
+            text = text.replace(MARKERS[name], f"<!-- {name} -->\n<!-- /{name} -->")
+        text = between_markers(text, name, f"{table()}\n")
     return text
 
 
 def main() -> int:
-    readme = ROOT / "README.md"
-    current = readme.read_text()
-    updated = render(current)
-    if "--check" in sys.argv:
-        return int(updated != current)
-    readme.write_text(updated)
-    return 0
+    return sync(ROOT / "README.md", render)
 
 
 if __name__ == "__main__":
