@@ -286,8 +286,21 @@ def sample(
     out: Annotated[Path, typer.Option("--out", "-o", help="A .png grid, or .pt for the tensor of samples in [0, 1].")],
     n: Annotated[int, typer.Option("--n", help="Number of samples.", min=1)] = 64,
     label: Annotated[int | None, typer.Option("--class", help="Class label, for conditional models.")] = None,
-    guidance: Annotated[float | None, typer.Option("--guidance", help="Classifier-free guidance strength w.")] = None,
-    sampler: Annotated[str | None, typer.Option("--sampler", help="Sampler name (e.g. ancestral, ddim).")] = None,
+    guidance: Annotated[
+        float | None,
+        typer.Option(
+            "--guidance",
+            help="Classifier-free guidance strength w >= 0: eps~ = (1 + w) eps(x, c) - w eps(x), which is "
+            "diffusers' guidance_scale s = w + 1 (w = 0: the conditional model). Needs a conditional model "
+            "trained with label dropout (objective.p_uncond > 0).",
+        ),
+    ] = None,
+    sampler: Annotated[
+        str | None,
+        typer.Option(
+            "--sampler", help="Sampler name (ancestral, ddim, ddpm_langevin, euler, euler_ancestral, heun, dpmpp_2m)."
+        ),
+    ] = None,
     steps: Annotated[int | None, typer.Option("--steps", help="Sampler steps.", min=1)] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")] = "auto",

@@ -101,36 +101,89 @@ class UNetConfig:
 class DDPMObjectiveConfig:
     """L_simple: mean squared error of the noise prediction (Ho et al. 2020, eq. 14 / 22).
 
-    With p_uncond > 0 each label is replaced by the null token with that probability, so one
-    network learns the conditional and the unconditional model (classifier-free guidance).
+    `prediction` chooses what the denoiser predicts, the one place the model's parameterization is
+    set: the noise (epsilon), the clean image (x0) or the velocity v = sqrt(abar) eps -
+    sqrt(1 - abar) x0 (Salimans & Ho 2022); samplers and the `vlb` metric convert from it.
+    `weighting` weights the squared error per step: uniform (L_simple), min_snr (Hang et al.
+    2023: min(SNR, gamma) in x0 units) or vlb (the variational bound's own weights, Ho et al.
+    eq. 5). With p_uncond > 0 each label is replaced by the null token with that probability, so
+    one network learns the conditional and the unconditional model (classifier-free guidance).
     """
 
     p_uncond: float = param(0.0, "probability of dropping a label to the null token (paper: 0.1-0.2)", probability)
+    prediction: Literal["epsilon", "x0", "v"] = param(
+        "epsilon", "what the denoiser predicts: the noise eps, the clean image x0, or the velocity v"
+    )
+    weighting: Literal["uniform", "min_snr", "vlb"] = param(
+        "uniform",
+        "per-step weight of the squared error: uniform (L_simple), min_snr (Hang et al. 2023), "
+        "vlb (the variational bound's weights, in nats per dimension)",
+    )
+    snr_gamma: float = param(5.0, "gamma of min_snr weighting (paper: 5)", open_range(0, 1e6))
 
 
 # -- samplers ---------------------------------------------------------------------------------------
+Spacing = Literal["linspace", "leading", "trailing"]
+
+
+def _spacing(default: str = "linspace") -> Spacing:
+    return param(
+        default,
+        "where the steps sit among the T training steps, as diffusers' `timestep_spacing`: linspace "
+        "(evenly from T-1 to 0), leading (0, T//N, 2 T//N, ... reversed), trailing (from T-1 down by T/N) "
+        "(Lin et al. 2024, table 2)",
+    )
+
+
+def _threshold() -> float | None:
+    return param(
+        None,
+        "dynamic thresholding (Saharia et al. 2022): per image s = max(1, the p-quantile of |x0_hat|), "
+        "x0_hat <- clamp(x0_hat, -s, s) / s; replaces clip_denoised; none: off (diffusers: thresholding "
+        "with dynamic_thresholding_ratio = p and no sample_max_value cap)",
+        v.optional(_unit),
+    )
+
+
+def _karras() -> bool:
+    return param(
+        False,
+        "Karras et al. (2022) noise levels, rho = 7, between the spaced steps' first and last sigma "
+        "(diffusers' use_karras_sigmas)",
+    )
+
+
 @config
 class AncestralConfig:
     """Ancestral DDPM sampling, x_{t-1} ~ N(mu_theta(x_t, t), sigma_t^2 I), t = T ... 1.
 
-    With `steps` < T it runs on an evenly spaced subsequence with the respaced betas
-    1 - abar_t / abar_s (Nichol & Dhariwal 2021).
+    With `steps` < T it runs on a subsequence with the respaced betas 1 - abar_t / abar_s
+    (Nichol & Dhariwal 2021). As diffusers' DDPMScheduler (variance_type fixed_large = beta,
+    fixed_small = beta_tilde; clip_sample = clip_denoised).
     """
 
     variance: Literal["beta", "beta_tilde"] = param("beta", "sigma_t^2: beta_t or the posterior's beta~_t")
     steps: int | None = param(None, "number of denoising steps, at most T; none: all T", _sampler_steps)
+    spacing: Spacing = _spacing()
     clip_denoised: bool = param(True, "clip the predicted x_0 to [-1, 1] before each step")
+    dynamic_threshold: float | None = _threshold()
 
 
 @config
 class DDIMConfig:
-    """DDIM (Song, Meng & Ermon 2021): fewer steps; eta = 0 is deterministic, eta = 1 ancestral-like."""
+    """DDIM (Song, Meng & Ermon 2021): fewer steps; eta = 0 is deterministic, eta = 1 ancestral-like.
+
+    As diffusers' DDIMScheduler with set_alpha_to_one (the last step lands on the clean sample);
+    with spacing linspace diffusers steps to t - T//N instead of the next step, gentk to the next.
+    """
 
     steps: int | None = param(
         50, "number of denoising steps on an evenly spaced subsequence, at most T; none: all T", _sampler_steps
     )
     eta: float = param(0.0, "scale of the noise added at each step, in [0, 10]", in_range(0, 10))
+    spacing: Spacing = _spacing()
     clip_denoised: bool = param(True, "clip the predicted x_0 to [-1, 1] before each step")
+    dynamic_threshold: float | None = _threshold()
 
 
 @config
@@ -144,7 +197,90 @@ class PredictorCorrectorConfig:
     steps: int | None = param(100, "noise levels visited, at most T; none: all T", _sampler_steps)
     corrector_steps: int = param(1, "Langevin updates per level", in_range(0, 1000))
     snr: float = param(0.1, "target ratio of the Langevin step's noise to its score term", open_range(0, 100))
+    spacing: Spacing = _spacing()
     clip_denoised: bool = param(True, "clip the predicted x_0 to [-1, 1] in the predictor")
+    dynamic_threshold: float | None = _threshold()
+
+
+@config
+class EulerConfig:
+    """Euler steps of the probability-flow ODE in sigma space (Karras et al. 2022, alg. 1 without churn).
+
+    sigma = sqrt((1 - abar)/abar) and x = x_t / sqrt(abar), as diffusers' EulerDiscreteScheduler:
+    x_s = x + (sigma_s - sigma_t)(x - x0_hat)/sigma_t, one network evaluation per step; the last
+    step lands on sigma = 0. Steps at fractional t interpolate sigma linearly (diffusers' default).
+    """
+
+    steps: int = param(25, "number of steps (network evaluations), at most T", in_range(1, MAX_STEPS))
+    spacing: Spacing = _spacing()
+    karras: bool = _karras()
+    clip_denoised: bool = param(False, "clip the predicted x_0 to [-1, 1] at each step")
+    dynamic_threshold: float | None = _threshold()
+
+
+@config
+class EulerAncestralConfig:
+    """Euler-ancestral in sigma space, as diffusers' EulerAncestralDiscreteScheduler (k-diffusion).
+
+    Each step goes down to sigma_down = sqrt(sigma_s^2 - sigma_up^2) by an Euler step and adds
+    noise of standard deviation sigma_up = sigma_s sqrt(1 - sigma_s^2/sigma_t^2) (eta = 1).
+    """
+
+    steps: int = param(25, "number of steps (network evaluations), at most T", in_range(1, MAX_STEPS))
+    spacing: Spacing = _spacing()
+    karras: bool = _karras()
+    clip_denoised: bool = param(False, "clip the predicted x_0 to [-1, 1] at each step")
+    dynamic_threshold: float | None = _threshold()
+
+
+@config
+class HeunConfig:
+    """Heun's 2nd-order method on the probability-flow ODE (Karras et al. 2022, alg. 1).
+
+    As diffusers' HeunDiscreteScheduler: an Euler step to sigma_s, a second evaluation there, and
+    the average slope; the last step (to sigma = 0) is Euler. N steps cost 2N - 1 evaluations.
+    """
+
+    steps: int = param(
+        13, "number of noise levels (2 steps - 1 network evaluations), at most T", in_range(1, MAX_STEPS)
+    )
+    spacing: Spacing = _spacing()
+    karras: bool = _karras()
+    clip_denoised: bool = param(False, "clip the predicted x_0 to [-1, 1] at each evaluation")
+    dynamic_threshold: float | None = _threshold()
+
+
+@config
+class DPMSolverConfig:
+    """DPM-Solver++ 2M, multistep 2nd order in x0 (Lu et al. 2022, alg. 2, midpoint form).
+
+    As diffusers' DPMSolverMultistepScheduler(algorithm_type = "dpmsolver++", solver_order = 2):
+    the first and last steps are first order (the last lands on sigma = 0), one evaluation per
+    step. Its spacings are diffusers' for this scheduler: linspace and leading place N + 1 points
+    and drop t = 0; Karras levels span the whole schedule. Fractional Karras steps are not rounded.
+    """
+
+    steps: int = param(20, "number of steps (network evaluations), at most T - 1", in_range(1, MAX_STEPS))
+    spacing: Spacing = _spacing()
+    karras: bool = _karras()
+    clip_denoised: bool = param(False, "clip the predicted x_0 to [-1, 1] at each step")
+    dynamic_threshold: float | None = _threshold()
+
+
+SAMPLER_CONFIGS = (
+    AncestralConfig,
+    DDIMConfig,
+    PredictorCorrectorConfig,
+    EulerConfig,
+    EulerAncestralConfig,
+    HeunConfig,
+    DPMSolverConfig,
+)
+
+
+def max_sampler_steps(sampler: object, num_steps: int) -> int:
+    """The most steps a bundled sampler config can take on a schedule of T = num_steps steps."""
+    return num_steps - 1 if isinstance(sampler, DPMSolverConfig) and sampler.spacing != "trailing" else num_steps
 
 
 # -- model and metric -------------------------------------------------------------------------------
@@ -170,8 +306,8 @@ class DDPMConfig:
     conditional: bool = param(False, "condition on class labels (needs a labelled dataset)")
     guidance: float = param(
         0.0,
-        "default guidance strength w in [0, 100]: eps = (1 + w) eps(x, c) - w eps(x); above 0 needs "
-        "conditional = true and an objective with p_uncond > 0",
+        "default guidance strength w in [0, 100]: eps = (1 + w) eps(x, c) - w eps(x), which is "
+        "diffusers' guidance_scale w + 1; above 0 needs conditional = true and an objective with p_uncond > 0",
         in_range(0, 100),
     )
     ema_decay: float = param(0.9999, "decay of the exponential moving average of the weights; 0: no EMA", probability)
@@ -200,15 +336,14 @@ class DDPMConfig:
         schedule, sampler, objective = (
             getattr(s, "config", None) for s in (self.schedule, self.sampler, self.objective)
         )
-        if isinstance(schedule, (LinearScheduleConfig, CosineScheduleConfig)) and isinstance(
-            sampler, (AncestralConfig, DDIMConfig, PredictorCorrectorConfig)
-        ):
-            if sampler.steps is not None and sampler.steps > schedule.num_steps:
+        if isinstance(schedule, (LinearScheduleConfig, CosineScheduleConfig)) and isinstance(sampler, SAMPLER_CONFIGS):
+            most = max_sampler_steps(sampler, schedule.num_steps)
+            if sampler.steps is not None and sampler.steps > most:
                 raise ConfigError(
-                    f"{sampler.steps} sampler steps exceed the schedule's T = {schedule.num_steps}",
+                    f"{sampler.steps} sampler steps exceed the {most} the schedule's T = {schedule.num_steps} allows",
                     "sampler",
                     "steps",
-                    hint=f"use at most {schedule.num_steps} steps, or none for all T",
+                    hint=f"use at most {most} steps" + (", or none for all T" if most == schedule.num_steps else ""),
                 )
         if self.guidance > 0:
             if not self.conditional:

@@ -1,5 +1,6 @@
-"""The `ddpm` model: trains eps_theta with L_simple, keeps an EMA copy, samples with any
-diffusion sampler and classifier-free guidance, and draws the trajectory figure."""
+"""The `ddpm` model: trains the denoiser with its objective (L_simple and its weighted variants,
+in the epsilon, x0 or v parameterization), keeps an EMA copy, samples with any diffusion sampler
+and classifier-free guidance, and draws the trajectory figure."""
 
 from __future__ import annotations
 
@@ -22,9 +23,10 @@ from gentk.families.diffusion import (
 from gentk.interfaces import Batch, BuildContext, Figures, Optimizer, StepContext, as_module
 from gentk.progress import Phase, phase
 from gentk.recipe import resolve_component, to_data
-from gentk_diffusion.configs import DDPMConfig
+from gentk_diffusion.configs import DDPMConfig, DDPMObjectiveConfig, max_sampler_steps
 from gentk_diffusion.ema import EMA
-from gentk_diffusion.samplers import guided_eps
+from gentk_diffusion.parameterization import PREDICTIONS
+from gentk_diffusion.samplers import eps_from, guided_eps
 
 SAMPLE_OPTIONS = ("sampler", "steps", "guidance")
 
@@ -51,6 +53,12 @@ class DDPM:
         schedule: NoiseSchedule = cfg.schedule.build()
         self.schedule: NoiseSchedule = schedule.to(self.device)
         self.objective: DiffusionObjective = cfg.objective.build()
+        self.prediction: str = self.objective.prediction  # what the denoiser predicts
+        if self.prediction not in PREDICTIONS:
+            raise GentkError(
+                f"objective {cfg.objective.name!r} trains a {self.prediction!r} prediction, which no sampler reads",
+                hint=f"use an objective whose prediction is one of {', '.join(PREDICTIONS)}",
+            )
         self.sampler: DiffusionSampler = cfg.sampler.build()
         self.optimizer: Optimizer = cfg.optimizer.build(self.denoiser.parameters())
         self.ema = EMA(self.denoiser, cfg.ema_decay, cfg.ema_warmup) if cfg.ema_decay > 0 else None
@@ -102,7 +110,7 @@ class DDPM:
         labels = self._labels(n, labels)
         n = len(labels) if labels is not None else n
         self.grid_columns = n // self.num_classes if per_class else None
-        steps = len(sampler.timesteps(self.schedule.num_steps))
+        steps = len(sampler.timesteps(self.schedule))
         with phase(f"sampling (n={n})", steps, unit="step") as bar:
             x = sampler.sample(
                 self._guided_eps(labels, guidance),
@@ -121,16 +129,16 @@ class DDPM:
         labels = torch.arange(count, device=self.device) % self.num_classes if self.num_classes else None
         frames: dict[int, Tensor] = {}
 
-        def keep(time: int, x: Tensor) -> None:
+        def keep(time: float, x: Tensor) -> None:
             for want in times:
                 if time <= want and want not in frames:
                     frames[want] = self.to_images(x)
 
-        steps = len(self.sampler.timesteps(self.schedule.num_steps))
+        steps = len(self.sampler.timesteps(self.schedule))
         with phase("trajectory", steps, unit="step") as bar:
             count_step = self._counting(bar)
 
-            def keep_frames(time: int, x: Tensor) -> None:
+            def keep_frames(time: float, x: Tensor) -> None:
                 keep(time, x)
                 count_step(time, x)
 
@@ -149,7 +157,7 @@ class DDPM:
     def _counting(self, bar: Phase) -> StepHook:
         """A step hook that advances `bar` once per reverse step (the first call is the start noise)."""
 
-        def hook(time: int, x: Tensor) -> None:
+        def hook(time: float, x: Tensor) -> None:
             if time != self.schedule.num_steps:
                 bar.advance()
 
@@ -161,8 +169,10 @@ class DDPM:
         return ((x.clamp(-1, 1) + 1) / 2).float()
 
     def _guided_eps(self, labels: Tensor | None, guidance: float) -> EpsFn:
-        """The guided noise prediction the samplers draw from (labels None: unconditional)."""
-        return guided_eps(self._denoise_in_run_precision(), labels, guidance, self.num_classes)
+        """The guided noise prediction the samplers draw from (labels None: unconditional):
+        guidance on the denoiser's output, then converted to eps from its parameterization."""
+        guided = guided_eps(self._denoise_in_run_precision(), labels, guidance, self.num_classes)
+        return eps_from(guided, self.prediction, self.schedule)
 
     def _denoise_in_run_precision(self) -> Denoiser:
         """The sampling denoiser under the run's autocast (bf16 runs sample in bf16 too); the
@@ -190,6 +200,13 @@ class DDPM:
             )
         if guidance is not None and guidance < 0:
             raise GentkError(f"guidance must be >= 0, got {guidance}")
+        objective = getattr(self.cfg.objective, "config", None)
+        if guidance and isinstance(objective, DDPMObjectiveConfig) and objective.p_uncond == 0:
+            raise GentkError(
+                "guidance needs a model trained with label dropout: this one was trained with objective.p_uncond = 0, "
+                "so its unconditional prediction eps(x) was never learned",
+                hint="sample without --guidance (or --guidance 0), or retrain with objective.p_uncond > 0 (e.g. 0.1)",
+            )
         sampler = self._sampler(options.get("sampler"), options.get("steps"))
         return sampler, self.cfg.guidance if guidance is None else float(guidance)
 
@@ -198,15 +215,18 @@ class DDPM:
         provide `DiffusionSampler` fit), with `steps` if given."""
         if name is None and steps is None:
             return self.sampler
-        if steps is not None and steps > self.schedule.num_steps:
-            raise GentkError(
-                f"{steps} sampling steps is more than the schedule's {self.schedule.num_steps}",
-                hint=f"give --steps between 1 and {self.schedule.num_steps}",
-            )
         table = {"use": name} if name is not None else to_data(self.cfg.sampler)  # the recipe's, re-checked
         if steps is not None:
             table["steps"] = steps
         spec = resolve_component("sampler", table, accepts=DiffusionSampler)
+        most = max_sampler_steps(spec.config, self.schedule.num_steps)
+        steps = getattr(spec.config, "steps", None)
+        if steps is not None and steps > most:
+            raise GentkError(
+                f"{steps} sampling steps is more than the {most} sampler {spec.name!r} can take "
+                f"on the schedule's T = {self.schedule.num_steps}",
+                hint=f"give --steps between 1 and {most}",
+            )
         sampler: DiffusionSampler = spec.build()
         return sampler
 

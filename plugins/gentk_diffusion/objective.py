@@ -1,4 +1,5 @@
-"""L_simple (Ho et al. 2020, eq. 14): || eps - eps_theta(sqrt(abar_t) x0 + sqrt(1 - abar_t) eps, t) ||^2."""
+"""The denoising loss: L_simple (Ho et al. 2020, eq. 14) and its weighted variants in the epsilon,
+x0 or v parameterization (see `gentk_diffusion.parameterization`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from torch import Tensor
 
 from gentk.families.diffusion import Denoiser, NoiseSchedule
 from gentk_diffusion.configs import DDPMObjectiveConfig
+from gentk_diffusion.parameterization import loss_weight, target
 
 
 def drop_labels(y: Tensor, p: float, null: int) -> Tensor:
@@ -21,12 +23,17 @@ class DDPMObjective:
     """`objective(denoiser, schedule, x0, y=None, num_classes=0) -> scalar loss` (a `DiffusionObjective`).
 
     x0 (B, C, H, W) in [-1, 1]; t is drawn uniformly from all T steps and eps from N(0, I) with
-    torch's global generator (seeded by the engine). Labels are dropped to the null label
-    `num_classes` with probability `p_uncond`.
+    torch's global generator (seeded by the engine). The loss is the mean over examples of
+    w(t) times the mean squared error between the denoiser's output and the target of the
+    `prediction` (eps, x0 or v). Labels are dropped to the null label `num_classes` with
+    probability `p_uncond`.
     """
 
     def __init__(self, cfg: DDPMObjectiveConfig):
         self.p_uncond = cfg.p_uncond
+        self.prediction: str = cfg.prediction
+        self.weighting = cfg.weighting
+        self.snr_gamma = cfg.snr_gamma
 
     def __call__(
         self, denoiser: Denoiser, schedule: NoiseSchedule, x0: Tensor, y: Tensor | None = None, num_classes: int = 0
@@ -36,4 +43,18 @@ class DDPMObjective:
         if y is not None:
             y = drop_labels(y, self.p_uncond, num_classes)
         pred = denoiser(schedule.q_sample(x0, t, noise), t, y)
-        return (pred.float() - noise).pow(2).mean()
+        shape = (-1,) + (1,) * (x0.dim() - 1)
+        abar = schedule.alpha_bar(t).reshape(shape)  # (B, 1, ...) float64
+        err = (pred.float() - target(self.prediction, x0.float(), noise.float(), abar)).pow(2)
+        if self.weighting == "uniform":
+            return err.mean()
+        weight = loss_weight(
+            self.weighting,
+            self.prediction,
+            abar,
+            schedule.alpha_bar(t - 1).reshape(shape),
+            num_steps=schedule.num_steps,
+            decoder_var=float(schedule.posterior_variance[1]),
+            gamma=self.snr_gamma,
+        )
+        return (weight.float() * err).mean()

@@ -1,5 +1,6 @@
-"""Registers the diffusion family: schedules, the U-Net denoiser, the L_simple objective, the
-ancestral / DDIM / predictor-corrector samplers, the `ddpm` model and the `vlb` metric."""
+"""Registers the diffusion family: schedules, the U-Net denoiser, the L_simple objective (epsilon,
+x0 or v prediction; uniform, min-SNR or VLB weighting), the ancestral / DDIM / predictor-corrector
+/ Euler / Euler-ancestral / Heun / DPM-Solver++ 2M samplers, the `ddpm` model and the `vlb` metric."""
 
 from gentk.families.diffusion import DiffusionModel, DiffusionObjective, DiffusionSampler
 from gentk.hookspecs import hookimpl
@@ -10,6 +11,10 @@ from gentk_diffusion.configs import (
     DDIMConfig,
     DDPMConfig,
     DDPMObjectiveConfig,
+    DPMSolverConfig,
+    EulerAncestralConfig,
+    EulerConfig,
+    HeunConfig,
     LinearScheduleConfig,
     PredictorCorrectorConfig,
     UNetConfig,
@@ -46,6 +51,17 @@ def gentk_register_samplers(register):
         lazy("gentk_diffusion.samplers:PredictorCorrectorSampler"),
         PredictorCorrectorConfig,
         provides=(DiffusionSampler,),
+    )
+    register("euler", lazy("gentk_diffusion.samplers:EulerSampler"), EulerConfig, provides=(DiffusionSampler,))
+    register(
+        "euler_ancestral",
+        lazy("gentk_diffusion.samplers:EulerAncestralSampler"),
+        EulerAncestralConfig,
+        provides=(DiffusionSampler,),
+    )
+    register("heun", lazy("gentk_diffusion.samplers:HeunSampler"), HeunConfig, provides=(DiffusionSampler,))
+    register(
+        "dpmpp_2m", lazy("gentk_diffusion.samplers:DPMSolverSampler"), DPMSolverConfig, provides=(DiffusionSampler,)
     )
 
 

@@ -12,6 +12,7 @@ import math
 import torch
 from torch import Tensor
 
+from gentk.families.diffusion import NoiseSchedule
 from gentk_diffusion.configs import CosineScheduleConfig, LinearScheduleConfig
 
 
@@ -120,3 +121,52 @@ def cosine(cfg: CosineScheduleConfig) -> DiffusionSchedule:
     abar = f / f[0]
     betas = (1.0 - abar[1:] / abar[:-1]).clamp(max=cfg.max_beta)
     return DiffusionSchedule(betas)
+
+
+def sigma_table(schedule: NoiseSchedule) -> Tensor:
+    """sigma_t = sqrt((1 - abar_t) / abar_t) at every index t = 0..T-1, float64 (T,), on the CPU:
+    the noise level of x_t / sqrt(abar_t) = x0 + sigma_t eps (Karras et al. 2022; diffusers' sigmas)."""
+    abar = schedule.alpha_bar(torch.arange(schedule.num_steps, device=schedule.device)).double().cpu()
+    return ((1 - abar) / abar).sqrt()
+
+
+def interpolated_sigma(table: Tensor, t: float, *, log: bool = False) -> float:
+    """The noise level at a step index t in [0, T-1], fractional or not: the table's entry at an
+    integer, else linear interpolation of sigma between its neighbours (diffusers' default
+    `interpolation_type = "linear"`), or of log sigma with `log` (the inverse of diffusers'
+    `_sigma_to_t`, which places Karras levels). Index -1 (the clean data) is sigma 0."""
+    if t < 0:
+        return 0.0
+    last = len(table) - 1
+    low = min(int(math.floor(t)), last - 1) if last > 0 else 0
+    w = t - low
+    if w == 0 or last == 0:
+        return float(table[low])
+    lo, hi = table[low], table[low + 1]
+    if log:
+        return math.exp((1 - w) * math.log(lo) + w * math.log(hi))
+    return float((1 - w) * lo + w * hi)
+
+
+def sigma_to_t(table: Tensor, sigma: float) -> float:
+    """The fractional index whose log sigma interpolates to `sigma` (diffusers' `_sigma_to_t`)."""
+    log_sigmas = table.log()
+    log_sigma = math.log(max(sigma, 1e-10))
+    low = int(torch.searchsorted(log_sigmas, torch.tensor([log_sigma], dtype=torch.float64), right=True)) - 1
+    low = min(max(low, 0), len(table) - 2)
+    lo, hi = float(log_sigmas[low]), float(log_sigmas[low + 1])
+    w = min(max((lo - log_sigma) / (lo - hi), 0.0), 1.0)
+    return (1 - w) * low + w * (low + 1)
+
+
+def alpha_bar_at(schedule: NoiseSchedule, t: Tensor) -> Tensor:
+    """alpha-bar (float64) at step indices t (B,): the table at integer indices (-1: 1), and
+    1 / (1 + sigma^2) with sigma linearly interpolated (`interpolated_sigma`) at fractional ones."""
+    if not t.is_floating_point():
+        return schedule.alpha_bar(t)
+    whole = t.round()
+    if torch.equal(whole, t):
+        return schedule.alpha_bar(whole.long())
+    table = sigma_table(schedule)
+    sigma = torch.tensor([interpolated_sigma(table, float(v)) for v in t.tolist()], dtype=torch.float64)
+    return (1 / (1 + sigma**2)).to(t.device)

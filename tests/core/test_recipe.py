@@ -149,7 +149,12 @@ def test_show_prints_unset_optionals_and_parses(capsys):
         assert not exc.code
     out = capsys.readouterr().out
     assert "# steps = none  (unset)" in out.split("[model.sampler]")[1]
-    assert tomllib.loads(out)["model"]["sampler"] == {"use": "ancestral", "variance": "beta", "clip_denoised": True}
+    assert tomllib.loads(out)["model"]["sampler"] == {
+        "use": "ancestral",
+        "variance": "beta",
+        "spacing": "linspace",
+        "clip_denoised": True,
+    }
 
 
 # -- describe run, data, metrics -----------------------------------------------------------------

@@ -112,7 +112,7 @@ def test_bundled_samplers_and_the_schedule_implement_their_protocols(name):
     reject it at build time) or a sampler registered without provides=(DiffusionSampler,)."""
     assert isinstance(sampler(name), DiffusionSampler)
     assert isinstance(build_schedule("linear", num_steps=10), NoiseSchedule)
-    assert sampler(name, steps=3).timesteps(10) == [9, 4, 0]
+    assert sampler(name, steps=3).timesteps(build_schedule("linear", num_steps=10)) == [9, 4, 0]
 
 
 @given(st.integers(1, 99), st.integers(-1, 98), st.floats(-2, 2), st.floats(-1, 1))
@@ -151,3 +151,72 @@ def test_a_sampler_of_another_family_is_rejected_with_the_ones_that_fit():
     assert "DiffusionSampler" in message
     for name in ("ancestral", "ddim", "ddpm_langevin"):
         assert name in message
+
+
+NEW_SAMPLERS = ["euler", "euler_ancestral", "heun", "dpmpp_2m"]
+
+
+@pytest.mark.parametrize("name", NEW_SAMPLERS)
+@pytest.mark.parametrize("karras", [False, True])
+def test_sigma_space_samplers_with_the_true_noise_recover_x0(name, karras, gen):
+    """With the exact noise prediction for data at one point x0, every solver lands on x0.
+    Catches a sigma-space sampler that mis-scales x = x_t sqrt(1 + sigma^2) on the way in or
+    out, a last step that does not reach sigma = 0, or Karras levels outside the schedule."""
+    sched = build_schedule("linear", num_steps=100)
+    x0 = torch.rand(3, 1, 3, 3) * 1.6 - 0.8
+
+    def eps(x, t):  # exact at fractional steps too: alpha-bar interpolated as the samplers do
+        from gentk_diffusion.schedules import alpha_bar_at
+
+        abar = alpha_bar_at(sched, t).float().reshape(-1, 1, 1, 1)
+        return (x - abar.sqrt() * x0) / (1 - abar).sqrt()
+
+    steps = 7 if name != "heun" else 4
+    out = sampler(name, steps=steps, karras=karras).sample(eps, sched, x0.shape, generator=gen)
+    assert torch.allclose(out, x0, atol=1e-3)
+
+
+@pytest.mark.parametrize("name", ["ancestral", "ddim", "ddpm_langevin", *NEW_SAMPLERS])
+def test_every_sampler_is_registered_with_its_protocol(name):
+    """Catches a new sampler registered without provides=(DiffusionSampler,) or missing a
+    protocol member, and one whose step count disagrees with its steps option."""
+    built = sampler(name, steps=6)
+    assert isinstance(built, DiffusionSampler)
+    assert len(built.timesteps(build_schedule("linear", num_steps=50))) == 6
+
+
+def test_dpm_solver_uses_its_previous_prediction_only_within_one_trajectory(gen):
+    """DPM-Solver++ 2M's second-order correction reads the prediction of the step before. Catches
+    a multistep sampler that carries that memory from one `sample` call into the next (the
+    second of two identical calls would then differ from the first)."""
+    sched = build_schedule("linear", num_steps=100)
+    dpm = sampler("dpmpp_2m", steps=8)
+    eps = lambda x, t: 0.3 * torch.tanh(x) + 0.01 * t.reshape(-1, 1).float() / 100  # noqa: E731
+    a = dpm.sample(eps, sched, (2, 3), generator=torch.Generator().manual_seed(1))
+    b = dpm.sample(eps, sched, (2, 3), generator=torch.Generator().manual_seed(1))
+    assert torch.equal(a, b)
+    first_order = sampler("euler", steps=8)  # not the same rule: the correction is in use
+    assert not torch.allclose(a, first_order.sample(eps, sched, (2, 3), generator=torch.Generator().manual_seed(1)))
+
+
+def test_dynamic_thresholding_rescales_only_images_beyond_the_range():
+    """Catches thresholding that rescales an image already inside [-1, 1] (s must be at least 1)
+    or that uses a quantile across the batch instead of per image."""
+    from gentk_diffusion.samplers import threshold_x0
+
+    x0 = torch.stack([torch.linspace(-0.5, 0.5, 16), torch.linspace(-4, 4, 16)]).reshape(2, 1, 4, 4)
+    out = threshold_x0(x0, clip=False, ratio=0.9)
+    assert torch.equal(out[0], x0[0])
+    s = torch.quantile(x0[1].abs().flatten(), 0.9)
+    assert torch.allclose(out[1], x0[1].clamp(-s, s) / s) and out[1].abs().max() <= 1
+
+
+@given(st.sampled_from(["linspace", "leading", "trailing"]), st.integers(1, 60), st.integers(2, 300))
+def test_spacings_are_descending_distinct_and_inside_the_schedule(spacing, steps, num_steps):
+    """Catches a spacing that repeats an index, leaves [0, T-1], or visits the wrong number of steps."""
+    from gentk_diffusion.samplers import spaced_timesteps
+
+    seq = spaced_timesteps(num_steps, steps, spacing)
+    assert len(seq) == min(steps, num_steps)
+    assert all(a > b for a, b in zip(seq, seq[1:], strict=False))
+    assert 0 <= seq[-1] and seq[0] <= num_steps - 1
