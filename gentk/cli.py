@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -420,9 +421,21 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         _report("interrupted")
         sys.exit(130)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            _unexpected(exc)
+        from gentk.rundir import write_error
+
+        _report(write_error(exc, Path(str(exc.filename or "a file"))).render())
+        sys.exit(2)
     except Exception as exc:
-        _report(f"unexpected error: {type(exc).__name__}: {exc}\n  run again with --debug for the traceback")
-        sys.exit(1)
+        _unexpected(exc)
+
+
+def _unexpected(exc: Exception) -> NoReturn:
+    """Report an error nobody anticipated, with the way to see its traceback, and exit 1."""
+    _report(f"unexpected error: {type(exc).__name__}: {exc}\n  run again with --debug for the traceback")
+    sys.exit(1)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

@@ -1,22 +1,35 @@
-"""Figures written into run directories: sample grids, 2-D scatter plots, loss curves."""
+"""Figures written into run directories: sample grids, 2-D scatter plots, loss curves.
+
+Each PNG is drawn in memory and written atomically, so a full disk leaves the previous figure
+and is reported as such."""
 
 from __future__ import annotations
 
+import io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
+
+from gentk.rundir import atomic_write_bytes
+
+
+def _write_png(path: Path, draw: Callable[[io.BytesIO], Any]) -> None:
+    buffer = io.BytesIO()
+    draw(buffer)
+    atomic_write_bytes(path, lambda f: f.write(buffer.getvalue()))
 
 
 def save_samples(samples: torch.Tensor, path: Path, nrow: int | None = None) -> None:
     """Images (B, C, H, W) in [0, 1] as a grid PNG; points (B, 2) as a scatter plot."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     samples = samples.detach().float().cpu()
     if samples.dim() == 4:
         from torchvision.utils import save_image
 
-        save_image(samples.clamp(0, 1), path, nrow=nrow or max(1, int(math.sqrt(len(samples)))), padding=2)
+        columns = nrow or max(1, int(math.sqrt(len(samples))))
+        _write_png(path, lambda f: save_image(samples.clamp(0, 1), f, format="png", nrow=columns, padding=2))
     elif samples.dim() == 2 and samples.shape[1] == 2:
         save_points(samples, path)
     else:
@@ -39,7 +52,7 @@ def save_points(points: torch.Tensor, path: Path, title: str = "") -> None:
     ax.set_aspect("equal")
     ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(path)
+    _write_png(path, lambda f: fig.savefig(f, format="png"))
     plt.close(fig)
 
 
@@ -59,6 +72,5 @@ def save_loss_curve(records: Sequence[dict], path: Path) -> None:
         ax.set_ylabel(key)
     axes[-1, 0].set_xlabel("step")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    _write_png(path, lambda f: fig.savefig(f, format="png"))
     plt.close(fig)

@@ -126,3 +126,25 @@ def test_status_and_the_runs_listing(tmp_path):
     assert "stopped" in result.output and "nll/nll" in result.output
     status = json.loads((done.path / "status.json").read_text())
     assert status["latest"]["loss"] == done.metrics("epoch")[-1]["loss"]
+
+
+def test_a_figure_written_on_a_full_disk_is_reported_and_the_old_one_kept(tmp_path, monkeypatch):
+    """Catches figure writes bypassing the atomic writer: a full disk surfaced as an `unexpected
+    error: OSError` and left a truncated PNG."""
+    import errno
+
+    import torch
+
+    from gentk import figures, rundir
+
+    path = tmp_path / "figures" / "samples.png"
+    figures.save_samples(torch.rand(4, 1, 8, 8), path)
+    before = path.read_bytes()
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(rundir, "_write_all", full)
+    with pytest.raises(rundir.DiskFullError, match="disk full while writing"):
+        figures.save_samples(torch.rand(4, 1, 8, 8), path)
+    assert path.read_bytes() == before and sorted(p.name for p in path.parent.iterdir()) == ["samples.png"]
