@@ -22,7 +22,7 @@ import attrs
 import pluggy
 
 from gentk import hookspecs
-from gentk.errors import ComponentError, GentkError, PluginError
+from gentk.errors import ComponentError, GentkError, Interrupted, PluginError
 from gentk.kinds import BUNDLED, Kind, protocol_name, protocol_summary
 
 ENTRY_POINT_GROUP = "gentk"
@@ -183,7 +183,7 @@ def attributed(component: Component, action: str) -> Iterator[None]:
     component (kind, name, plugin, distribution); user errors (GentkError) pass unchanged."""
     try:
         yield
-    except (GentkError, KeyboardInterrupt):
+    except (GentkError, KeyboardInterrupt, Interrupted):  # a user's error, or a stop they asked for
         raise
     except Exception as exc:
         raise ComponentError(

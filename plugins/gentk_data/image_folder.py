@@ -43,6 +43,14 @@ def _outside_error(link: Path, target: Path, root: Path) -> GentkError:
     )
 
 
+def _link_target(link: Path) -> Path:
+    """Where a link leads; a loop of links is a user error naming it."""
+    try:
+        return link.resolve(strict=False)
+    except (RuntimeError, OSError) as exc:  # Python raises RuntimeError for a loop of links
+        raise GentkError(f"{link} is a loop of links ({exc})", hint="remove or repair the link") from None
+
+
 def _images(folder: Path, root: Path) -> list[Path]:
     """Image files under `folder`, sorted; links to folders below it are not followed, links to
     files must stay inside `root`."""
@@ -53,7 +61,7 @@ def _images(folder: Path, root: Path) -> list[Path]:
             if path.suffix.lower() not in SUFFIXES:
                 continue
             if path.is_symlink():
-                target = path.resolve()
+                target = _link_target(path)
                 if not _inside(target, root):
                     raise _outside_error(path, target, root)
             if path.is_file():
@@ -69,7 +77,7 @@ def class_folders(root: Path) -> list[Path]:
     seen = {p.resolve() for p in real}
     kept = list(real)
     for link in (p for p in entries if p.is_symlink()):
-        target = link.resolve()
+        target = _link_target(link)
         if not _inside(target, root):
             raise _outside_error(link, target, root)
         if target == root or any(_inside(target, s) for s in seen):

@@ -6,7 +6,7 @@ import textwrap
 import pytest
 
 from gentk import api, hookspecs
-from gentk.errors import ComponentError, GentkError, PluginError, RecipeError
+from gentk.errors import ComponentError, GentkError, Interrupted, PluginError, RecipeError
 from gentk.hookspecs import hookimpl
 from gentk.kinds import BUNDLED
 from gentk.recipe import load_recipe, resolve
@@ -320,6 +320,9 @@ def test_component_error_keeps_user_errors_unchanged():
     with pytest.raises(ComponentError, match="model 'vae' .* failed while sampling: ValueError: boom"):
         with attributed(component, "while sampling"):
             raise ValueError("boom")
+    # a stop the user asked for (Ctrl-C while a component is built) is not the component's fault
+    with pytest.raises(Interrupted), attributed(component, "while being built"):
+        raise Interrupted(None, signum=2)
 
 
 # -- kinds declared by plugins -----------------------------------------------------------------

@@ -242,3 +242,16 @@ def test_image_size_limit(tmp_path, monkeypatch):
     ds = build(root, test_fraction=0.5, size=4)
     with pytest.raises(GentkError, match=r"big.png is too large \(4×5 pixels\); the limit is 16 pixels"):
         ds.split("train"), ds.split("test")
+
+
+def test_a_loop_of_links_is_a_user_error(tmp_path):
+    """Catches a loop of image links escaping as a RuntimeError from pathlib (reported as the
+    dataset's internal failure) instead of naming the link."""
+    from gentk_data.image_folder import scan
+
+    folder = tmp_path / "imgs" / "a"
+    folder.mkdir(parents=True)
+    (folder / "l1.png").symlink_to("l2.png")
+    (folder / "l2.png").symlink_to("l1.png")
+    with pytest.raises(GentkError, match="loop of links"):
+        scan(tmp_path / "imgs")
