@@ -245,9 +245,10 @@ class Trainer:
             state["rng"] = {"processes": rngs, "data_epoch_start": self.epoch_rng_state}
             state["best"] = self.best
             self.run.save_checkpoint(state, step=self.pos.step, keep=self.cfg.keep_checkpoints, best=best)
-            self.write_status("running")
         self.saved = attrs.evolve(self.pos, sums=dict(self.pos.sums))
         self.saved_time = time.monotonic()
+        if self.world.is_main:
+            self.write_status("running")  # after `saved`, so the status names this checkpoint
         distributed.barrier(self.world)
 
     def restore(self) -> None:

@@ -120,11 +120,18 @@ def atomic_write_bytes(path: Path, write: Callable[[Any], object]) -> None:
             os.close(fd)
         os.replace(tmp, path)
     except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
+        _discard(Path(tmp))
         error = sink.error if sink.error is not None else exc
         if isinstance(error, OSError):
             raise write_error(error, path) from None
         raise
+
+
+def _discard(tmp: Path) -> None:
+    """Remove a temporary file after a failed write, if the file system still lets us (a folder
+    turned read-only does not: the next run that takes the lock removes it)."""
+    with contextlib.suppress(OSError):
+        tmp.unlink(missing_ok=True)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -404,7 +411,7 @@ class RunDir:
                 shutil.copyfile(target, tmp)
             os.replace(tmp, name)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
+            _discard(tmp)
             raise write_error(exc, name) from None
 
     def has_checkpoint(self) -> bool:

@@ -148,3 +148,20 @@ def test_a_figure_written_on_a_full_disk_is_reported_and_the_old_one_kept(tmp_pa
     with pytest.raises(rundir.DiskFullError, match="disk full while writing"):
         figures.save_samples(torch.rand(4, 1, 8, 8), path)
     assert path.read_bytes() == before and sorted(p.name for p in path.parent.iterdir()) == ["samples.png"]
+
+
+def test_a_folder_turned_read_only_mid_write_is_a_clear_error(tmp_path, monkeypatch):
+    """Catches the cleanup of a failed write raising its own OSError (the folder became read-only
+    between writing the temporary file and renaming it), which escaped as an unexpected error."""
+    import errno
+    from pathlib import Path
+
+    from gentk import rundir
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(rundir.os, "replace", read_only)
+    monkeypatch.setattr(Path, "unlink", read_only)
+    with pytest.raises(GentkError, match="could not write .*status.json: Read-only file system"):
+        rundir.atomic_write_text(tmp_path / "status.json", "{}")
