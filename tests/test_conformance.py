@@ -73,7 +73,7 @@ def config_for(component, tmp_path, monkeypatch):
             image_folder(tmp_path / "images")
             return {"path": str(tmp_path / "images")}
         case "model:ddpm":  # the default U-Net, sampled in 10 steps instead of 1000
-            return {"schedule": {"use": "linear", "num_steps": 10}}
+            return {"schedule": {"use": "linear", "num_steps": 10}, "trajectory_steps": [10, 4, 0]}
         case "model:gmm_em":  # EM needs a batch of at least K points
             return {"components": 2}
         case _:

@@ -336,15 +336,8 @@ class DDPMConfig:
         schedule, sampler, objective = (
             getattr(s, "config", None) for s in (self.schedule, self.sampler, self.objective)
         )
-        if isinstance(schedule, (LinearScheduleConfig, CosineScheduleConfig)) and isinstance(sampler, SAMPLER_CONFIGS):
-            most = max_sampler_steps(sampler, schedule.num_steps)
-            if sampler.steps is not None and sampler.steps > most:
-                raise ConfigError(
-                    f"{sampler.steps} sampler steps exceed the {most} the schedule's T = {schedule.num_steps} allows",
-                    "sampler",
-                    "steps",
-                    hint=f"use at most {most} steps" + (", or none for all T" if most == schedule.num_steps else ""),
-                )
+        if isinstance(schedule, (LinearScheduleConfig, CosineScheduleConfig)):
+            self._check_steps(schedule.num_steps, sampler)
         if self.guidance > 0:
             if not self.conditional:
                 raise ConfigError(
@@ -357,6 +350,24 @@ class DDPMConfig:
                     "guidance needs a model trained with label dropout: objective.p_uncond is 0",
                     "guidance",
                     hint="set objective.p_uncond > 0 (e.g. 0.1), or guidance = 0",
+                )
+
+    def _check_steps(self, num_steps: int, sampler: object) -> None:
+        """The trajectory figure's steps and the sampler's steps must fit the schedule's T."""
+        if self.trajectory_samples and max(self.trajectory_steps) > num_steps:
+            raise ConfigError(
+                f"trajectory step {max(self.trajectory_steps)} is past the schedule's T = {num_steps}",
+                "trajectory_steps",
+                hint=f"give steps t between 0 (the sample) and {num_steps} (pure noise)",
+            )
+        if isinstance(sampler, SAMPLER_CONFIGS):
+            most = max_sampler_steps(sampler, num_steps)
+            if sampler.steps is not None and sampler.steps > most:
+                raise ConfigError(
+                    f"{sampler.steps} sampler steps exceed the {most} the schedule's T = {num_steps} allows",
+                    "sampler",
+                    "steps",
+                    hint=f"use at most {most} steps" + (", or none for all T" if most == num_steps else ""),
                 )
 
 

@@ -199,11 +199,16 @@ def test_cross_field_errors_name_the_key_inside_the_component():
     with pytest.raises(RecipeError) as info:
         resolve_component(
             "model",
-            {"use": "ddpm", "schedule": {"use": "cosine", "num_steps": 10}, "sampler": {"use": "ddim", "steps": 11}},
+            {"use": "ddpm", "schedule": {"use": "cosine", "num_steps": 10}, "sampler": {"use": "ddim", "steps": 11}}
+            | {"trajectory_steps": [10, 0]},
         )
     [problem] = info.value.problems
     assert problem.path == ("model", "sampler", "steps") and "T = 10" in problem.message
     resolve_component(
         "model",
-        {"use": "ddpm", "schedule": {"use": "cosine", "num_steps": 10}, "sampler": {"use": "ddim", "steps": 10}},
+        {"use": "ddpm", "schedule": {"use": "cosine", "num_steps": 10}, "sampler": {"use": "ddim", "steps": 10}}
+        | {"trajectory_steps": [10, 0]},
     )
+    with pytest.raises(RecipeError) as info:  # the default trajectory (999, 350, 0) is past T = 10
+        resolve_component("model", {"use": "ddpm", "schedule": {"use": "cosine", "num_steps": 10}})
+    assert [p.path for p in info.value.problems] == [("model", "trajectory_steps")]

@@ -28,6 +28,7 @@ def build_model(num_classes: int = 0, shape=(1, 8, 8), **options):
         "schedule": {"use": "linear", "num_steps": 20},
         "conditional": num_classes > 0,
         "sampler": {"use": "ddim", "steps": 5},
+        "trajectory_steps": [20, 7, 0],  # noise, partly denoised, the sample: within T = 20
         **({"objective": {"use": "ddpm", "p_uncond": 0.1}} if num_classes > 0 else {}),
         **options,
     }
