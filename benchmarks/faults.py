@@ -1,6 +1,7 @@
 """A fault campaign: gentk run from outside as users and operators would stop it, fill its disk, take
 away its write access, feed it broken data and hostile recipes. Prints one JSON object per scenario,
-then a summary object (the figures before, from issue 13, and after), on stdout; progress goes to stderr.
+then a summary object (the figures before the resilience work, and now), on stdout; progress goes
+to stderr.
 
     python benchmarks/faults.py                       # everything (about 20 minutes on 2 CPU cores)
     python benchmarks/faults.py --quick               # a few trials of each scenario (about 7 minutes)
@@ -8,7 +9,7 @@ then a summary object (the figures before, from issue 13, and after), on stdout;
     python benchmarks/faults.py --details trials.jsonl   # also every trial, one JSON object a line
 
 Not part of the test suite (tests/ covers each fault deterministically); this is the campaign that
-issue 13 reported against the old code, run against the current one. Every random choice (the
+was first run against the code before the resilience work, run against the current one. Every random choice (the
 moment of a signal, the mutations) comes from --seed; where a signal lands still depends on the
 machine's speed, so counts can move by a trial or two between runs. Signals go to the gentk process
 alone (its own session), as a terminal's Ctrl-C reaches a single-process run. The work folder (runs,
@@ -89,7 +90,8 @@ SCENARIOS = [
     "mutations",
 ]
 
-# The figures of issue 13 ("Runs you can trust"), measured on the old code.
+# The figures the same campaign measured on the code before the resilience work (checkpoints at step
+# boundaries, signals, the run lock, torn-line recovery, input ranges).
 BEFORE = {
     "sigkill": "49/49 SIGKILLs during training resumed to exactly the same losses (60 SIGKILLs in all)",
     "sigint": "7 of 10 resumed runs after Ctrl-C diverged",
@@ -1728,7 +1730,7 @@ def machine() -> dict[str, Any]:
 
 
 def after_figures(results: dict[str, dict[str, Any]]) -> dict[str, str]:
-    """The campaign's figures in the words of issue 13."""
+    """The campaign's figures, worded as the earlier figures in BEFORE."""
     out: dict[str, str] = {}
     r = results.get("sigkill")
     if r:
