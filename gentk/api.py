@@ -69,8 +69,8 @@ def train(
     """Train a recipe (a recipe file, or a recipe's name) into a new run directory `out/<name>-<time>`.
 
     Ctrl-C, SIGTERM or SIGUSR1 stop it at the next step boundary with a checkpoint (raising
-    `Interrupted`, which names the resume command); a run that fails or is stopped before its first
-    step leaves no directory."""
+    `Interrupted`, which names the resume command); a run that fails or is stopped before the figures
+    of its first steps were read (see gentk.tally) leaves no directory."""
     if not isinstance(recipe, Recipe):
         file = catalog.find_recipe(recipe)
         name = name or file.stem
@@ -88,7 +88,7 @@ def train(
         trainer.fit()
         distributed.shutdown(world)  # a process group left open can abort the process at exit
     except BaseException as exc:
-        if trainer is None or trainer.saved is None and trainer.pos.step == 0:  # nothing trained: leave nothing
+        if trainer is None or trainer.saved is None and trainer.checked_step == 0:  # nothing trained: leave nothing
             if world.is_main:
                 run_dir.unlock()
                 shutil.rmtree(run_dir.path, ignore_errors=True)
@@ -145,12 +145,25 @@ def resume(path: str | Path, *, overrides: Sequence[str] = (), progress: bool = 
 
 
 class Run:
-    """A run directory: its recipe, metrics, trained model, samples and evaluations."""
+    """A run directory: its recipe, metrics, trained model, samples and evaluations. The model is
+    the newest readable checkpoint's, or `checkpoint`'s (a file name in the run, e.g. best.pt or
+    checkpoint-00000700.pt, or a path)."""
 
-    def __init__(self, path: str | Path, device: str = "auto"):
+    def __init__(self, path: str | Path, device: str = "auto", checkpoint: str | Path | None = None):
         self.dir = RunDir.open(path)
         self.path = self.dir.path
         self._device = device
+        self._checkpoint = None if checkpoint is None else self._checkpoint_file(checkpoint)
+
+    def _checkpoint_file(self, name: str | Path) -> Path:
+        file = self.path / name
+        if not file.is_file():
+            kept = sorted(p.name for p in self.path.glob("*.pt"))
+            raise GentkError(
+                f"{self.path} has no checkpoint {str(name)!r}",
+                hint=f"its checkpoints: {', '.join(kept) if kept else 'none yet'}",
+            )
+        return file
 
     @cached_property
     def recipe(self) -> Recipe:
@@ -163,7 +176,7 @@ class Run:
     def model(self) -> Model:
         device = select_device(self._device)
         model = build_model(self.recipe, self.dir.data_info(), device)
-        load_model_state(model, self.dir.load_checkpoint(device))
+        load_model_state(model, self.dir.load_checkpoint(device, file=self._checkpoint))
         for net in model.networks().values():
             net.eval()
         return model
@@ -224,5 +237,5 @@ class Run:
         return max(steps, default=0)
 
 
-def open_run(path: str | Path, device: str = "auto") -> Run:
-    return Run(path, device)
+def open_run(path: str | Path, device: str = "auto", checkpoint: str | Path | None = None) -> Run:
+    return Run(path, device, checkpoint)

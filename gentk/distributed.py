@@ -47,7 +47,11 @@ def world_from_env() -> World:
 
 
 def init(world: World, device: torch.device) -> None:
+    """Join the process group: NCCL with this process's GPU made current (collectives and object
+    collectives use the current device), gloo on CPUs."""
     if world.enabled and not dist.is_initialized():
+        if device.type == "cuda":
+            torch.cuda.set_device(world.local_rank)
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
 
 
@@ -69,11 +73,7 @@ def check_in_sync(modules: Mapping[str, torch.nn.Module], device: torch.device) 
     """Raise when a network's parameters differ between processes: every process applies the same
     averaged gradients, so they never should (a model drawing its updates outside the optimizers
     would break data parallelism silently)."""
-    sums = torch.tensor(
-        [float(sum(p.detach().double().sum() for p in module.parameters())) for module in modules.values()],
-        dtype=torch.float64,
-        device=device,
-    )  # a checksum each
+    sums = torch.stack([_checksum(module, device) for module in modules.values()])  # on the device
     extremes = torch.cat([sums, -sums])  # one all-reduce gives the maximum and minus the minimum
     dist.all_reduce(extremes, op=dist.ReduceOp.MAX)
     high, low = extremes[: len(sums)], -extremes[len(sums) :]
@@ -84,6 +84,13 @@ def check_in_sync(modules: Mapping[str, torch.nn.Module], device: torch.device) 
                 hint="every update must go through the model's optimizers, whose steps see "
                 "gradients averaged over processes",
             )
+
+
+def _checksum(module: torch.nn.Module, device: torch.device) -> torch.Tensor:
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    for p in module.parameters():
+        total = total + p.detach().double().sum()
+    return total
 
 
 def average_gradients_before_steps(optimizers: Mapping[str, Optimizer], world: World) -> None:
@@ -104,35 +111,14 @@ def average_gradients_before_steps(optimizers: Mapping[str, Optimizer], world: W
         optimizer.register_step_pre_hook(hook)
 
 
-def average_figures(figures: Mapping[str, float], world: World, device: torch.device | None = None) -> dict[str, float]:
-    """The mean of each logged figure over processes (so every rank sees the same NaN check)."""
-    return reduce_step(figures, (), world, device)[0]
-
-
-def reduce_step(
-    figures: Mapping[str, float], flags: Sequence[bool], world: World, device: torch.device | None = None
-) -> tuple[dict[str, float], list[bool]]:
-    """One all-reduce per step: the mean of each figure over processes, and for each flag whether any
-    process raised it (a stop asked for by a signal, a checkpoint due by the clock). Piggybacking
-    the flags on the figures' all-reduce lets every process stop or save at the same step at no
-    extra cost. `device` is where the collective runs (a GPU for NCCL)."""
+def any_flag(flag: bool, world: World, device: torch.device) -> bool:
+    """Whether any process raised the flag (a collective on the backend's device: every process
+    must call it)."""
     if not world.enabled:
-        return dict(figures), [bool(f) for f in flags]
-    keys = sorted(figures)
-    values = [float(figures[k]) for k in keys] + [1.0 if f else 0.0 for f in flags]
-    if not values:
-        return {}, []
-    on = device if device is not None and device.type == "cuda" else torch.device("cpu")
-    tensor = torch.tensor(values, dtype=torch.float64, device=on)
+        return flag
+    tensor = torch.tensor([1.0 if flag else 0.0], device=device)
     dist.all_reduce(tensor)
-    out = tensor.tolist()
-    averaged = {k: v / world.size for k, v in zip(keys, out[: len(keys)], strict=True)}
-    return averaged, [v > 0 for v in out[len(keys) :]]
-
-
-def any_flag(flag: bool, world: World, device: torch.device | None = None) -> bool:
-    """Whether any process raised the flag (a collective: every process must call it)."""
-    return reduce_step({}, [flag], world, device)[1][0]
+    return bool(tensor.item() > 0)
 
 
 def share_text(text: str | None, world: World) -> str:

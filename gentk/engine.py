@@ -16,7 +16,6 @@ import signal
 import socket
 import time
 import warnings
-from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -43,6 +42,7 @@ from gentk.recipe import Recipe, dumps
 from gentk.registry import Spec, attributed, get_plugins
 from gentk.rundir import RunDir
 from gentk.signals import StopRequest, stop_on_signals
+from gentk.tally import Reading, Tally
 
 LOG_EVERY = 20  # steps per "step" record in metrics.jsonl
 DIVERGENCE_HINT = 'lower the learning rate, set run.max_loss to stop earlier, use precision = "fp32", or check the data'
@@ -115,6 +115,8 @@ class Position:
     step: int = 0
     sums: dict = attrs.Factory(dict)  # running totals of this epoch's figures
     seconds: float = 0.0  # training time spent in this epoch
+    logged: dict = attrs.Factory(dict)  # the totals at the last "step" record
+    window_steps: int = 0  # steps since then
 
     def describe(self) -> str:
         done = f"{self.epoch} epoch{'s' if self.epoch != 1 else ''} done"
@@ -195,6 +197,7 @@ class Trainer:
         self.pos = Position()
         self.saved: Position | None = None  # where the last checkpoint was written
         self.saved_time = time.monotonic()
+        self.checked_step = 0  # the last step whose figures were read and found finite
         self.best: dict[str, Any] | None = None  # best_metric's best value, its epoch and step
         self.last_record: dict[str, Any] = {}
 
@@ -245,7 +248,7 @@ class Trainer:
             state["rng"] = {"processes": rngs, "data_epoch_start": self.epoch_rng_state}
             state["best"] = self.best
             self.run.save_checkpoint(state, step=self.pos.step, keep=self.cfg.keep_checkpoints, best=best)
-        self.saved = attrs.evolve(self.pos, sums=dict(self.pos.sums))
+        self.saved = attrs.evolve(self.pos, sums=dict(self.pos.sums), logged=dict(self.pos.logged))
         self.saved_time = time.monotonic()
         if self.world.is_main:
             self.write_status("running")  # after `saved`, so the status names this checkpoint
@@ -369,70 +372,83 @@ class Trainer:
 
     def train_epoch(self, total: int) -> None:
         set_mode(self.model, True)
-        sums = defaultdict(float, self.pos.sums)
+        tally = Tally(self.device, self.pos.sums)
         count, started, before = 0, time.perf_counter(), self.pos.seconds
         every_steps, every_seconds = self.every_steps, self.every_seconds
         with self.reporter.task(f"epoch {self.pos.epoch + 1}/{self.cfg.epochs}", total, self.pos.batch) as task:
             for batch in self.epoch_batches():
                 ctx = StepContext(self.pos.step, self.pos.epoch, self.autocast, self.device)
                 with attributed(self.recipe.model.component, "in its train step"):
-                    figures_ = {k: float(v) for k, v in self.model.train_step(batch, ctx).items()}
-                clock_due = every_seconds is not None and time.monotonic() - self.saved_time >= every_seconds
-                figures_, (stop, save) = distributed.reduce_step(
-                    figures_, (self.stop.requested, clock_due and self.world.is_main), self.world, self.device
-                )
-                self.check_finite(figures_)
+                    tally.add(self.model.train_step(batch, ctx))
                 self.pos.step += 1
                 self.pos.batch += 1
                 count += 1
-                for k, v in figures_.items():
-                    sums[k] += v
-                self.pos.sums = dict(sums)
                 self.pos.seconds = before + time.perf_counter() - started
-                rate = count * self.cfg.batch_size / (time.perf_counter() - started)
-                task.advance(figures_, rate)
-                if self.pos.step % LOG_EVERY == 0 and self.world.is_main:
-                    self.run.log(
-                        {
-                            "kind": "step",
-                            "epoch": self.pos.epoch,
-                            "step": self.pos.step,
-                            **figures_,
-                            "images_per_s": rate,
-                        }
-                    )
+                last = self.pos.batch >= total
+                clock_due = every_seconds is not None and time.monotonic() - self.saved_time >= every_seconds
+                step_due = every_steps is not None and self.pos.step % every_steps == 0
+                if not (last or step_due or self.sync_due(clock_due)):
+                    task.advance()
+                    continue
+                reading = tally.read(self.world, (self.stop.requested, clock_due and self.world.is_main))
+                stop, save = reading.flags
+                shown = self.take(reading)
+                task.advance(shown, count * self.cfg.batch_size / max(self.pos.seconds - before, 1e-9))
                 # a step boundary: position and state agree. The epoch's last step is saved by end_epoch.
-                if self.pos.batch < total:
+                if not last:
                     if stop:
                         self.checkpoint()
                         raise _StopNow
-                    if save or (every_steps is not None and self.pos.step % every_steps == 0):
+                    if save or step_due:
                         self.checkpoint()
                 elif stop:
                     self.stop.request(self.stop.signum or signal.SIGINT)
         done = max(self.pos.batch, 1)
-        self.epoch_summary = {k: v / done for k, v in sums.items()}
+        self.epoch_summary = {k: v / done for k, v in self.pos.sums.items()}
         self.epoch_summary["seconds"] = self.pos.seconds
         self.epoch_summary["images_per_s"] = self.pos.batch * self.cfg.batch_size / max(self.pos.seconds, 1e-9)
 
-    def check_finite(self, figures_: Mapping[str, float]) -> None:
-        """Stop on a non-finite figure (a loss, a gradient norm) or a loss above `run.max_loss`. The
-        figures are host floats already: no extra sync."""
-        bad = next(((k, v) for k, v in figures_.items() if not math.isfinite(v)), None)
-        max_loss = self.cfg.max_loss
-        if bad is None and max_loss is not None:
-            loss = figures_.get("loss")
-            if loss is not None and loss > max_loss:
-                raise NumericalError(
-                    f"the loss reached {loss:.6g}, above run.max_loss = {max_loss:g}, at epoch {self.pos.epoch + 1}, "
-                    f"step {self.pos.step + 1}: the run diverged; training stopped and {self.kept()}",
-                    hint=DIVERGENCE_HINT,
-                )
+    def sync_due(self, clock_due: bool) -> bool:
+        """Whether the figures are read at this step (besides an epoch's end and a step checkpoint):
+        every LOG_EVERY steps; in a single process also at once when a signal asks to stop or the
+        clock's checkpoint is due (several processes learn of those at the next regular reading)."""
+        if self.pos.step % LOG_EVERY == 0:
+            return True
+        return not self.world.enabled and (self.stop.requested or clock_due)
+
+    def take(self, reading: Reading) -> dict[str, float]:
+        """Check a reading of the figures, keep its sums, and log the means since the last record
+        every LOG_EVERY steps; returns the reading's own means (for the progress display)."""
+        self.check_finite(reading)
+        pos, before = self.pos, self.pos.sums
+        self.checked_step = pos.step
+        pos.sums = dict(reading.sums)
+        pos.window_steps += reading.steps
+        if pos.step % LOG_EVERY == 0:
+            if self.world.is_main:
+                rate = pos.batch * self.cfg.batch_size / max(pos.seconds, 1e-9)
+                means = {k: (v - pos.logged.get(k, 0.0)) / pos.window_steps for k, v in pos.sums.items()}
+                self.run.log({"kind": "step", "epoch": pos.epoch, "step": pos.step, **means, "images_per_s": rate})
+            pos.logged, pos.window_steps = dict(pos.sums), 0
+        return {k: (v - before.get(k, 0.0)) / max(reading.steps, 1) for k, v in pos.sums.items()}
+
+    def check_finite(self, reading: Reading) -> None:
+        """Stop on a non-finite figure (a loss, a gradient norm) or a loss above `run.max_loss` in the
+        steps of a reading (at most LOG_EVERY of them)."""
+        first, step = self.pos.step - reading.steps + 1, self.pos.step
+        steps = f"step {step}" if first == step else f"within steps {first}-{step}"
+        where = f"at epoch {self.pos.epoch + 1}, {steps}"
+        bad = reading.bad_figure()
         if bad is not None:
             name, value = bad
             raise NumericalError(
-                f"the {name} became {value} at epoch {self.pos.epoch + 1}, step {self.pos.step + 1}; training "
-                f"stopped and {self.kept()}",
+                f"the {name} became {value} {where}; training stopped and {self.kept()}", hint=DIVERGENCE_HINT
+            )
+        max_loss, peak = self.cfg.max_loss, reading.peak_loss
+        if max_loss is not None and peak is not None and peak > max_loss:
+            raise NumericalError(
+                f"the loss reached {peak:.6g}, above run.max_loss = {max_loss:g}, {where}: the run diverged; "
+                f"training stopped and {self.kept()}",
                 hint=DIVERGENCE_HINT,
             )
 

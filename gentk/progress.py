@@ -304,8 +304,10 @@ class _Task:
     def __init__(self, bar: Phase):
         self.bar = bar
 
-    def advance(self, figures: Mapping[str, float], images_per_s: float) -> None:
-        self.bar.advance(1, info=f"{format_figures(figures)}  {images_per_s:,.0f} img/s")
+    def advance(self, figures: Mapping[str, float] | None = None, images_per_s: float = 0.0) -> None:
+        """One step done; the figures (and rate), when given, replace those shown."""
+        info = None if figures is None else f"{format_figures(figures)}  {images_per_s:,.0f} img/s"
+        self.bar.advance(1, info=info)
 
 
 class Reporter:

@@ -79,9 +79,9 @@ class DDPM:
             loss = self.objective(self.denoiser, self.schedule, x0, y, self.num_classes)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        figures = {"loss": loss.item()}
+        figures = {"loss": loss.detach()}  # tensors: the engine reads them at its log points
         if self.cfg.grad_clip is not None:
-            figures["grad_norm"] = nn.utils.clip_grad_norm_(self.denoiser.parameters(), self.cfg.grad_clip).item()
+            figures["grad_norm"] = nn.utils.clip_grad_norm_(self.denoiser.parameters(), self.cfg.grad_clip)
         self.optimizer.step()
         if self.ema is not None:
             self.ema.update()

@@ -34,7 +34,7 @@ class GAN:
         self.g_opt: Optimizer = cfg.g_optimizer.build(self.generator.parameters())
         self.d_opt: Optimizer = cfg.d_optimizer.build(self.critic.parameters())
         self.critic_steps = 0
-        self.last_g: dict[str, float] = {}
+        self.last_g: dict[str, Tensor] = {}
         self.num_classes = ctx.data.num_classes
         self.g_conditional = self.generator.conditional
         self.has_aux = self.critic.num_aux_classes > 0
@@ -104,7 +104,7 @@ class GAN:
             return 0.0
         return self.cfg.aux_weight * F.cross_entropy(logits.float(), y)
 
-    def critic_step(self, real: Tensor, y: Tensor | None, ctx: StepContext) -> dict[str, float]:
+    def critic_step(self, real: Tensor, y: Tensor | None, ctx: StepContext) -> dict[str, Tensor]:
         n = len(real)
         with ctx.autocast():
             y_fake = self.fake_labels(n)
@@ -122,14 +122,14 @@ class GAN:
         self.d_opt.step()
         self.objective.after_critic_step(self.critic)
         return {
-            "loss": float(total.detach()),
-            "value": float(self.objective.value(d_real, d_fake).detach()),
-            "penalty": float(penalty.detach()),
+            "loss": total.detach(),
+            "value": self.objective.value(d_real, d_fake).detach(),
+            "penalty": penalty.detach(),
             "d_real": self.score_summary(d_real),
             "d_fake": self.score_summary(d_fake),
         }
 
-    def generator_step(self, n: int, ctx: StepContext) -> dict[str, float]:
+    def generator_step(self, n: int, ctx: StepContext) -> dict[str, Tensor]:
         with ctx.autocast():
             y_fake = self.fake_labels(n)
             d_fake, aux_fake = self.scores(self.generate(n, y_fake), y_fake)
@@ -137,14 +137,14 @@ class GAN:
         self.g_opt.zero_grad(set_to_none=True)
         loss.backward()
         self.g_opt.step()
-        return {"loss_g": float(loss.detach())}
+        return {"loss_g": loss.detach()}
 
-    def score_summary(self, scores: Tensor) -> float:
+    def score_summary(self, scores: Tensor) -> Tensor:
         """Mean D(x) as a probability for GANs, the mean raw score for Wasserstein critics."""
         s = torch.sigmoid(scores) if self.objective.scores_are_logits else scores
-        return float(s.detach().mean())
+        return s.detach().mean()
 
-    def train_step(self, batch: Batch, ctx: StepContext) -> dict[str, float]:
+    def train_step(self, batch: Batch, ctx: StepContext) -> dict[str, Tensor]:
         y, real = self.labels_of(batch), self.to_model_space(batch.x)
         repeats = self.cfg.n_critic if self.cfg.critic_batch == "same" else 1
         for _ in range(repeats):

@@ -174,6 +174,22 @@ def test_tiny_end_to_end_run(tmp_path):
     assert (run.path / "figures" / "samples_epoch001.png").exists()
 
 
+def test_ddpm_training_has_no_host_sync_between_log_points(tmp_path, monkeypatch):
+    """Catches `loss.item()` or a gradient norm turned into a float every step of DDPM training."""
+    import gentk.api as gk
+    from gentk import engine
+    from tests.syncs import assert_syncs_only_at_readings, record_host_syncs
+
+    monkeypatch.setattr(engine, "LOG_EVERY", 2)
+    write_digits(tmp_path / "digits", per_class=40)
+    recipe = gk.load(str(_recipe(tmp_path)), overrides=["run.epochs=1", "run.n_samples=0", "model.grad_clip=1.0"])
+    calls = record_host_syncs(monkeypatch)
+    run = gk.train(recipe, out=tmp_path / "runs", name="cfg")
+    steps = run.metrics("epoch")[0]["step"]
+    assert steps > 2 * engine.LOG_EVERY
+    assert_syncs_only_at_readings(calls, steps)
+
+
 def test_ema_updates_every_step_under_two_processes(tmp_path, train_two_processes):
     write_digits(tmp_path / "digits")
     run = train_two_processes(tmp_path / "runs", str(_recipe(tmp_path)), "--set", "run.epochs=1", "--set", "metrics=[]")
