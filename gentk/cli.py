@@ -30,6 +30,10 @@ RecipeArg = Annotated[
     ),
 ]
 ThreadsOption = Annotated[int | None, typer.Option("--threads", help="CPU threads for torch.", min=1)]
+CheckpointOption = Annotated[
+    str | None,
+    typer.Option("--checkpoint", help="A checkpoint of the run (best.pt, checkpoint-<step>.pt); default: the newest."),
+]
 RunArg = Annotated[Path, typer.Argument(help="A run directory written by `gentk run`.", show_default=False)]
 
 
@@ -306,6 +310,7 @@ def sample(
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")] = "auto",
     threads: ThreadsOption = None,
+    checkpoint: CheckpointOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
 ) -> None:
     """Draw samples from a trained run into an image grid or a tensor file."""
@@ -315,7 +320,7 @@ def sample(
     from gentk.progress import showing
 
     _set_threads(threads)
-    run_ = api.open_run(run_dir, device)
+    run_ = api.open_run(run_dir, device, checkpoint)
     options = {k: v for k, v in {"sampler": sampler, "steps": steps, "guidance": guidance}.items() if v is not None}
     with showing(not quiet):
         labels = None if label is None else torch.full((n,), label, dtype=torch.long, device=run_.model.device)
@@ -331,6 +336,7 @@ def evaluate(
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")] = "auto",
     threads: ThreadsOption = None,
+    checkpoint: CheckpointOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
 ) -> None:
     """Evaluate a trained run on its held-out data with a metric (`--set key=value` configures it)."""
@@ -344,7 +350,7 @@ def evaluate(
         key, _, value = item.partition("=")
         config[key.strip()] = parse_value(value.strip())
     with showing(not quiet):
-        result = api.open_run(run_dir, device).evaluate(metric, seed=seed, **config)
+        result = api.open_run(run_dir, device, checkpoint).evaluate(metric, seed=seed, **config)
     console = _console()
     for key, value in result.items():
         console.print(f"{metric}/{key} = {value:.6g}" if isinstance(value, float) else f"{metric}/{key} = {value}")

@@ -82,6 +82,22 @@ def test_run_sample_eval_and_resume(capsys, blob_recipe, tmp_path):
     assert code == 2 and "not a run directory" in err
 
 
+def test_sample_and_eval_from_a_chosen_checkpoint(capsys, blob_recipe, tmp_path):
+    """Catches --checkpoint being ignored (the newest weights used instead) or a missing
+    checkpoint failing with a traceback rather than naming the checkpoints there are."""
+    args = ("--out", tmp_path / "runs", "--quiet", "--set", "run.epochs=2", "--set", "run.keep_checkpoints=2")
+    assert gentk(capsys, "run", blob_recipe, *args)[0] == 0
+    [run_dir] = list((tmp_path / "runs").iterdir())
+    [first, second] = sorted(p.name for p in run_dir.glob("checkpoint-*.pt"))
+    for name in (first, second):
+        assert gentk(capsys, "sample", run_dir, "--checkpoint", name, "--out", tmp_path / f"{name}.pt")[0] == 0
+    newest = gentk(capsys, "sample", run_dir, "--out", tmp_path / "newest.pt")[0]
+    drawn = {name: torch.load(tmp_path / f"{name}.pt", weights_only=True) for name in (first, second, "newest")}
+    assert newest == 0 and torch.equal(drawn[second], drawn["newest"]) and not torch.equal(drawn[first], drawn[second])
+    code, _, err = gentk(capsys, "eval", run_dir, "--metric", "nll", "--checkpoint", "best.pt")
+    assert code == 2 and "no checkpoint 'best.pt'" in err and first in err
+
+
 @pytest.mark.skipif(shutil.which("gentk") is None, reason="console script not installed")
 def test_console_script_runs():
     done = subprocess.run(["gentk", "--version"], capture_output=True, text=True, timeout=60)
