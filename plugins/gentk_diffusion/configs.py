@@ -145,6 +145,14 @@ def _threshold() -> float | None:
     )
 
 
+def _clip() -> bool:
+    return param(
+        True,
+        "clip each predicted x_0 to the data range [-1, 1] (diffusers' clip_sample); with guidance this keeps "
+        "extrapolated predictions from leaving speckle noise in the images",
+    )
+
+
 def _karras() -> bool:
     return param(
         False,
@@ -165,7 +173,7 @@ class AncestralConfig:
     variance: Literal["beta", "beta_tilde"] = param("beta", "sigma_t^2: beta_t or the posterior's beta~_t")
     steps: int | None = param(None, "number of denoising steps, at most T; none: all T", _sampler_steps)
     spacing: Spacing = _spacing()
-    clip_denoised: bool = param(True, "clip the predicted x_0 to [-1, 1] before each step")
+    clip_denoised: bool = _clip()
     dynamic_threshold: float | None = _threshold()
 
 
@@ -182,7 +190,7 @@ class DDIMConfig:
     )
     eta: float = param(0.0, "scale of the noise added at each step, in [0, 10]", in_range(0, 10))
     spacing: Spacing = _spacing()
-    clip_denoised: bool = param(True, "clip the predicted x_0 to [-1, 1] before each step")
+    clip_denoised: bool = _clip()
     dynamic_threshold: float | None = _threshold()
 
 
@@ -198,7 +206,7 @@ class PredictorCorrectorConfig:
     corrector_steps: int = param(1, "Langevin updates per level", in_range(0, 1000))
     snr: float = param(0.1, "target ratio of the Langevin step's noise to its score term", open_range(0, 100))
     spacing: Spacing = _spacing()
-    clip_denoised: bool = param(True, "clip the predicted x_0 to [-1, 1] in the predictor")
+    clip_denoised: bool = _clip()
     dynamic_threshold: float | None = _threshold()
 
 
@@ -214,7 +222,7 @@ class EulerConfig:
     steps: int = param(25, "number of steps (network evaluations), at most T", in_range(1, MAX_STEPS))
     spacing: Spacing = _spacing()
     karras: bool = _karras()
-    clip_denoised: bool = param(False, "clip the predicted x_0 to [-1, 1] at each step")
+    clip_denoised: bool = _clip()
     dynamic_threshold: float | None = _threshold()
 
 
@@ -229,7 +237,7 @@ class EulerAncestralConfig:
     steps: int = param(25, "number of steps (network evaluations), at most T", in_range(1, MAX_STEPS))
     spacing: Spacing = _spacing()
     karras: bool = _karras()
-    clip_denoised: bool = param(False, "clip the predicted x_0 to [-1, 1] at each step")
+    clip_denoised: bool = _clip()
     dynamic_threshold: float | None = _threshold()
 
 
@@ -246,7 +254,7 @@ class HeunConfig:
     )
     spacing: Spacing = _spacing()
     karras: bool = _karras()
-    clip_denoised: bool = param(False, "clip the predicted x_0 to [-1, 1] at each evaluation")
+    clip_denoised: bool = _clip()
     dynamic_threshold: float | None = _threshold()
 
 
@@ -263,7 +271,7 @@ class DPMSolverConfig:
     steps: int = param(20, "number of steps (network evaluations), at most T - 1", in_range(1, MAX_STEPS))
     spacing: Spacing = _spacing()
     karras: bool = _karras()
-    clip_denoised: bool = param(False, "clip the predicted x_0 to [-1, 1] at each step")
+    clip_denoised: bool = _clip()
     dynamic_threshold: float | None = _threshold()
 
 
