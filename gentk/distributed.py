@@ -22,6 +22,8 @@ import torch.distributed as dist
 from gentk.errors import GentkError
 from gentk.interfaces import Optimizer
 
+AVERAGED = "_gentk_gradients_averaged"  # set on an optimizer whose gradients are averaged already
+
 
 @attrs.frozen
 class World:
@@ -93,19 +95,25 @@ def _checksum(module: torch.nn.Module, device: torch.device) -> torch.Tensor:
     return total
 
 
+def average_gradients(optimizer: Optimizer, world: World) -> None:
+    """Replace the optimizer's gradients by their mean over processes (one all-reduce)."""
+    grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    if grads:
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat)
+        flat /= world.size
+        offset = 0
+        for g in grads:
+            g.copy_(flat[offset : offset + g.numel()].view_as(g))
+            offset += g.numel()
+
+
 def average_gradients_before_steps(optimizers: Mapping[str, Optimizer], world: World) -> None:
     """Hook every optimizer so that each step sees gradients averaged over all processes."""
 
     def hook(optimizer, args, kwargs):
-        grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-        if grads:
-            flat = torch.cat([g.reshape(-1) for g in grads])
-            dist.all_reduce(flat)
-            flat /= world.size
-            offset = 0
-            for g in grads:
-                g.copy_(flat[offset : offset + g.numel()].view_as(g))
-                offset += g.numel()
+        if not getattr(optimizer, AVERAGED, False):  # fp16 loss scaling averages before unscaling
+            average_gradients(optimizer, world)
 
     for optimizer in optimizers.values():
         optimizer.register_step_pre_hook(hook)

@@ -17,6 +17,7 @@ import socket
 import time
 import warnings
 from collections.abc import Iterator, Mapping
+from functools import partial
 from typing import Any
 
 import attrs
@@ -36,6 +37,7 @@ from gentk.interfaces import (
     Split,
     StepContext,
     UsesTrainingData,
+    plain_update,
 )
 from gentk.progress import Reporter
 from gentk.recipe import Recipe, dumps
@@ -43,6 +45,7 @@ from gentk.registry import Spec, attributed, get_plugins
 from gentk.rundir import RunDir
 from gentk.signals import StopRequest, stop_on_signals
 from gentk.tally import Reading, Tally
+from gentk.updates import ScaledUpdates
 
 LOG_EVERY = 20  # steps per "step" record in metrics.jsonl
 DIVERGENCE_HINT = 'lower the learning rate, set run.max_loss to stop earlier, use precision = "fp32", or check the data'
@@ -190,6 +193,10 @@ class Trainer:
         if self.world.enabled:
             distributed.broadcast_state(self.model.networks())
             distributed.average_gradients_before_steps(self.model.optimizers(), self.world)
+        self.scaled: ScaledUpdates | None = None  # fp16 loss scaling
+        if self.precision == "fp16":
+            average = partial(distributed.average_gradients, world=self.world) if self.world.enabled else None
+            self.scaled = ScaledUpdates(self.device, self.model.optimizers(), average)
         self.metrics: list[tuple[Spec, Metric]] = [(spec, spec.build()) for spec in recipe.metrics]
         self.metrics_fitted = False
         self.data_rng = torch.Generator().manual_seed(self.cfg.seed)
@@ -247,6 +254,8 @@ class Trainer:
             state["position"] = attrs.asdict(self.pos)
             state["rng"] = {"processes": rngs, "data_epoch_start": self.epoch_rng_state}
             state["best"] = self.best
+            if self.scaled is not None:
+                state["loss_scales"] = self.scaled.state_dict()
             self.run.save_checkpoint(state, step=self.pos.step, keep=self.cfg.keep_checkpoints, best=best)
         self.saved = attrs.evolve(self.pos, sums=dict(self.pos.sums), logged=dict(self.pos.logged))
         self.saved_time = time.monotonic()
@@ -260,6 +269,8 @@ class Trainer:
         self.pos = Position(**state["position"])
         self.saved = attrs.evolve(self.pos)
         self.best = state.get("best")
+        if self.scaled is not None:
+            self.scaled.load_state_dict(state.get("loss_scales", {}))
         rngs = state["rng"]["processes"]
         if len(rngs) != self.world.size and self.world.is_main:
             warnings.warn(
@@ -373,11 +384,12 @@ class Trainer:
     def train_epoch(self, total: int) -> None:
         set_mode(self.model, True)
         tally = Tally(self.device, self.pos.sums)
+        update = self.scaled or plain_update
         count, started, before = 0, time.perf_counter(), self.pos.seconds
         every_steps, every_seconds = self.every_steps, self.every_seconds
         with self.reporter.task(f"epoch {self.pos.epoch + 1}/{self.cfg.epochs}", total, self.pos.batch) as task:
             for batch in self.epoch_batches():
-                ctx = StepContext(self.pos.step, self.pos.epoch, self.autocast, self.device)
+                ctx = StepContext(self.pos.step, self.pos.epoch, self.autocast, self.device, update)
                 with attributed(self.recipe.model.component, "in its train step"):
                     tally.add(self.model.train_step(batch, ctx))
                 self.pos.step += 1

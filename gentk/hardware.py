@@ -41,18 +41,23 @@ def cpu_has_fast_bf16() -> bool:
 
 
 def select_precision(name: str, device: torch.device) -> str:
-    """'auto' -> 'bf16' where the hardware runs it fast, else 'fp32'."""
+    """'auto' -> 'bf16' where the hardware runs it fast; on GPUs without bf16, 'fp16' (with loss
+    scaling); else 'fp32'."""
     if name != "auto":
         return name
     if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     if device.type == "cpu":
         return "bf16" if cpu_has_fast_bf16() else "fp32"
     return "fp32"
+
+
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def autocast(device: torch.device, precision: str) -> Callable[[], AbstractContextManager]:
     """A factory of autocast contexts for the forward pass (a no-op in fp32)."""
     if precision == "fp32":
         return contextlib.nullcontext
-    return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+    dtype = AUTOCAST_DTYPES[precision]
+    return lambda: torch.autocast(device.type, dtype=dtype)

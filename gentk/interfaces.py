@@ -65,6 +65,21 @@ class Batch:
     y: Tensor | None = None
 
 
+def parameters_of(optimizer: Optimizer) -> list[Tensor]:
+    return [p for group in optimizer.param_groups for p in group["params"]]
+
+
+def plain_update(loss: Tensor, optimizer: Optimizer, clip_norm: float | None = None) -> Tensor | None:
+    """zero_grad, backward, optional clipping to `clip_norm` (returns the norm before clipping), step."""
+    import torch  # this module is imported without torch (plugins' hooks load fast)
+
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    norm = torch.nn.utils.clip_grad_norm_(parameters_of(optimizer), clip_norm) if clip_norm is not None else None
+    optimizer.step()
+    return norm
+
+
 @attrs.frozen
 class StepContext:
     """What the engine tells a model at each training step."""
@@ -73,6 +88,9 @@ class StepContext:
     epoch: int  # counted from 0
     autocast: Callable[[], AbstractContextManager]  # `with ctx.autocast(): loss = ...`
     device: torch.device
+    # `ctx.update(loss, optimizer, clip_norm)`: zero_grad, backward, clipping, step; in fp16 with loss
+    # scaling (gentk.updates). Returns the gradient norm before clipping when clip_norm is given.
+    update: Update = plain_update
 
 
 # -- data --------------------------------------------------------------------------------------
@@ -127,6 +145,12 @@ class Optimizer(Protocol):
     def register_step_pre_hook(self, hook: Callable[..., Any]) -> Any:
         """Data-parallel runs average gradients over processes in such a hook."""
         ...
+
+
+class Update(Protocol):
+    """`ctx.update(loss, optimizer, clip_norm=None)`: see StepContext."""
+
+    def __call__(self, loss: Tensor, optimizer: Optimizer, clip_norm: float | None = None) -> Tensor | None: ...
 
 
 @runtime_checkable

@@ -49,8 +49,10 @@ class RunConfig:
         None, "cap on steps per epoch (quick runs); none: the whole split", v.optional(in_range(1, 10**9))
     )
     device: str = param("auto", "'auto' (cuda, then mps, then cpu), 'cpu', 'cuda', 'cuda:N' or 'mps'", device_name)
-    precision: Literal["fp32", "bf16", "auto"] = param(
-        "fp32", "'bf16' autocasts matmuls and convolutions; 'auto' uses bf16 where the hardware runs it fast"
+    precision: Literal["fp32", "bf16", "fp16", "auto"] = param(
+        "fp32",
+        "'bf16' autocasts matmuls and convolutions; 'fp16' too, with a dynamic loss scale (GPUs without fast "
+        "bf16); 'auto': bf16 where the hardware runs it fast, fp16 on other GPUs, else fp32",
     )
     threads: int | None = param(None, "CPU threads for torch; none: torch's default", v.optional(in_range(1, 1024)))
     n_samples: int = param(64, "samples drawn for the figure after each epoch", in_range(0, 100_000))

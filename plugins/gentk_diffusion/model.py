@@ -77,12 +77,10 @@ class DDPM:
         y = batch.y if self.num_classes else None
         with ctx.autocast():
             loss = self.objective(self.denoiser, self.schedule, x0, y, self.num_classes)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        grad_norm = ctx.update(loss, self.optimizer, self.cfg.grad_clip)
         figures = {"loss": loss.detach()}  # tensors: the engine reads them at its log points
-        if self.cfg.grad_clip is not None:
-            figures["grad_norm"] = nn.utils.clip_grad_norm_(self.denoiser.parameters(), self.cfg.grad_clip)
-        self.optimizer.step()
+        if grad_norm is not None:
+            figures["grad_norm"] = grad_norm
         if self.ema is not None:
             self.ema.update()
         return figures

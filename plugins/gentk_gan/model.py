@@ -117,9 +117,7 @@ class GAN:
             loss = loss + self.aux_loss(aux_real, y) + self.aux_loss(aux_fake, y_fake)
         penalty = self.objective.penalty(self.critic, real, fake.float(), y)
         total = loss + penalty
-        self.d_opt.zero_grad(set_to_none=True)
-        total.backward()
-        self.d_opt.step()
+        ctx.update(total, self.d_opt)
         self.objective.after_critic_step(self.critic)
         return {
             "loss": total.detach(),
@@ -134,9 +132,7 @@ class GAN:
             y_fake = self.fake_labels(n)
             d_fake, aux_fake = self.scores(self.generate(n, y_fake), y_fake)
             loss = self.objective.generator_loss(d_fake.float()) + self.aux_loss(aux_fake, y_fake)
-        self.g_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.g_opt.step()
+        ctx.update(loss, self.g_opt)
         return {"loss_g": loss.detach()}
 
     def score_summary(self, scores: Tensor) -> Tensor:

@@ -55,9 +55,7 @@ class VAE:
         self._mode(train=True)
         with ctx.autocast():
             terms = self.objective(batch.x, self.encoder, self.decoder)
-        self.optimizer.zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        self.optimizer.step()
+        ctx.update(terms["loss"], self.optimizer)
         return {name: value.detach().mean() for name, value in terms.items()}
 
     @torch.no_grad()

@@ -92,3 +92,16 @@ def test_sigterm_to_the_launcher_saves_every_process_and_resumes_exactly(tmp_pat
     assert not torch.equal(rngs[0]["torch"], rngs[1]["torch"])  # each process's own random state
     train_two_processes(out, "--resume", str(cut.path))
     assert_same_run(cut, full)
+
+
+def test_fp16_loss_scaling_under_two_processes_skips_steps_together(tmp_path, train_two_processes):
+    """Catches processes that disagree on skipping an overflowing fp16 step (gradients averaged
+    after the scaler's local check): their weights drift apart, which the end-of-epoch check
+    reports, or one process waits forever in the other's all-reduce (the launcher times out)."""
+    small = ["data.n_train=1024", "data.n_test=64", "run.n_samples=0", "metrics=[]", "run.epochs=1"]
+    sets = [arg for item in [*small, "run.precision='fp16'"] for arg in ("--set", item)]
+    run = train_two_processes(tmp_path / "fp16", str(RECIPES / "vae_toy.toml"), *sets)
+    state = run.load_checkpoint()
+    [scale] = [s["scale"] for s in state["loss_scales"].values()]
+    assert scale < 65536.0  # steps overflowed and were skipped, on both processes alike
+    assert all(torch.isfinite(t).all() for net in state["networks"].values() for t in net.values())
