@@ -181,7 +181,9 @@ class Model(Protocol):
     """A trainable generative model. The engine moves `networks()` to the device, saves them and
     `optimizers()` in checkpoints, and calls `train_step` once per batch; the model does its own
     backward passes and optimizer steps, so several losses, alternating updates and weight
-    averages fit without the engine knowing about them. `grid_columns` sets the row length of
+    averages fit without the engine knowing about them. Updating through `ctx.update(loss,
+    optimizer, clip_norm)` gives fp16 runs their loss scaling; figures returned as tensors are read
+    at the engine's log points (a `.item()` per step would make the host wait for a GPU). `grid_columns` sets the row length of
     the last sample grid (one row per class, say), or None for a square grid."""
 
     device: torch.device
