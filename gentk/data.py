@@ -48,9 +48,16 @@ def batches(
         idx = order[start : start + batch_size]
         x = to_float(split.x[idx], info, generator if shuffle else None)[rank::processes]
         idx = idx[rank::processes]
-        x = x.to(device, non_blocking=True)
-        y = split.y[idx].to(device) if split.y is not None else None
-        yield Batch(x, y)
+        y = split.y[idx] if split.y is not None else None
+        yield Batch(_to_device(x, device), None if y is None else _to_device(y, device))
+
+
+def _to_device(t: torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    """A copy on the device; to a GPU from pinned memory, so that the copy runs while the host goes
+    on preparing the next batch (the training loop does not wait for the GPU between log points)."""
+    if torch.device(device).type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
 
 
 def steps_per_epoch(n: int, batch_size: int, limit: int | None) -> int:

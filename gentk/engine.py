@@ -193,6 +193,9 @@ class Trainer:
         if self.world.enabled:
             distributed.broadcast_state(self.model.networks())
             distributed.average_gradients_before_steps(self.model.optimizers(), self.world)
+        if self.cfg.compile:
+            for net in self.model.networks().values():
+                net.compile()  # in place: the state dict keeps its keys
         self.scaled: ScaledUpdates | None = None  # fp16 loss scaling
         if self.precision == "fp16":
             average = partial(distributed.average_gradients, world=self.world) if self.world.enabled else None

@@ -183,8 +183,9 @@ class Model(Protocol):
     backward passes and optimizer steps, so several losses, alternating updates and weight
     averages fit without the engine knowing about them. Updating through `ctx.update(loss,
     optimizer, clip_norm)` gives fp16 runs their loss scaling; figures returned as tensors are read
-    at the engine's log points (a `.item()` per step would make the host wait for a GPU). `grid_columns` sets the row length of
-    the last sample grid (one row per class, say), or None for a square grid."""
+    at the engine's log points (a `.item()` per step would make the host wait for a GPU).
+    `grid_columns` sets the row length of the last sample grid (one row per class, say), or None
+    for a square grid."""
 
     device: torch.device
     grid_columns: int | None

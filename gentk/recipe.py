@@ -55,6 +55,9 @@ class RunConfig:
         "bf16); 'auto': bf16 where the hardware runs it fast, fp16 on other GPUs, else fp32",
     )
     threads: int | None = param(None, "CPU threads for torch; none: torch's default", v.optional(in_range(1, 1024)))
+    compile: bool = param(
+        False, "torch.compile every network before training (pays on GPUs; the first steps then take minutes)"
+    )
     n_samples: int = param(64, "samples drawn for the figure after each epoch", in_range(0, 100_000))
     sample_every: int = param(1, "draw the sample figure every N epochs", in_range(1, 10**6))
     checkpoint_every: str | None = param(

@@ -16,6 +16,9 @@ class AdamConfig:
     )
     weight_decay: float = param(0.0, "L2 penalty (AdamW-style decoupled when decoupled = true)", in_range(0, 100))
     decoupled: bool = param(False, "use AdamW's decoupled weight decay")
+    fused: bool = param(
+        False, "torch's fused implementation: one kernel updates every parameter (pays on GPUs; same arithmetic)"
+    )
 
 
 @config

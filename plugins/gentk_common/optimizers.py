@@ -9,7 +9,8 @@ from gentk_common.configs import AdamConfig, RMSpropConfig, SGDConfig
 def adam(cfg: AdamConfig, params: ParamsT) -> torch.optim.Optimizer:
     cls = torch.optim.AdamW if cfg.decoupled else torch.optim.Adam
     beta1, beta2 = cfg.betas  # a TOML array arrives as a list
-    return cls(params, lr=cfg.lr, betas=(beta1, beta2), weight_decay=cfg.weight_decay)
+    fused = True if cfg.fused else None  # None: torch picks foreach or the per-tensor loop
+    return cls(params, lr=cfg.lr, betas=(beta1, beta2), weight_decay=cfg.weight_decay, fused=fused)
 
 
 def rmsprop(cfg: RMSpropConfig, params: ParamsT) -> torch.optim.Optimizer:

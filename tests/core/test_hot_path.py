@@ -113,3 +113,36 @@ def test_each_process_makes_its_own_gpu_current_before_joining(monkeypatch):
     order.clear()
     distributed.init(world, torch.device("cpu"))
     assert order == [("init", "gloo")]
+
+
+def test_compiled_networks_train_and_their_checkpoints_load_uncompiled(tmp_path):
+    """Catches run.compile changing the checkpoint's keys (a compiled wrapper's `_orig_mod.`
+    prefixes), so that a compiled run could not be sampled or resumed without compiling."""
+    small = ["data.n_train=256", "data.n_test=64", "metrics=[]", "run.epochs=1", "run.n_samples=0"]
+    run = api.train("vae_toy", overrides=[*small, "run.compile=true"], out=tmp_path)
+    keys = {k for net in run.dir.load_checkpoint()["networks"].values() for k in net}
+    assert keys and not any("_orig_mod" in k for k in keys)
+    assert run.sample(8).shape == (8, 2)  # the model open_run builds is not compiled
+
+
+def test_fused_adam_takes_the_same_steps():
+    """Catches the fused option changing the update's arithmetic (betas, weight decay or learning
+    rate not passed to the fused implementation)."""
+    from gentk.recipe import resolve_component
+
+    nets = [torch.nn.Linear(4, 3) for _ in range(2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    start = nets[0].weight.detach().clone()
+    table = {"use": "adam", "lr": 0.1, "betas": [0.8, 0.9], "weight_decay": 0.01, "decoupled": True}
+    opts = [
+        resolve_component("optimizer", {**table, "fused": fused}).build(net.parameters())
+        for fused, net in zip((False, True), nets, strict=True)
+    ]
+    x = torch.randn(16, 4, generator=torch.Generator().manual_seed(0))
+    for _ in range(3):
+        for net, opt in zip(nets, opts, strict=True):
+            opt.zero_grad()
+            net(x).pow(2).mean().backward()
+            opt.step()
+    torch.testing.assert_close(nets[1].weight, nets[0].weight)
+    assert not torch.equal(nets[0].weight, start)  # the steps moved the weights
