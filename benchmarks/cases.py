@@ -12,10 +12,10 @@ import torch
 import torch.nn.functional as F
 
 from gentk.config import config, param
-from gentk.data import to_float
+from gentk.data import batches, to_float
 from gentk.engine import Trainer, build_model
 from gentk.hookspecs import hookimpl
-from gentk.interfaces import BuildContext, DataInfo, Split
+from gentk.interfaces import BuildContext, DataInfo, Split, StepContext
 from gentk.recipe import apply_overrides, read_toml, resolve, resolve_component
 from gentk.registry import get_plugins
 from gentk.rundir import RunDir
@@ -203,7 +203,88 @@ def train_case(name: str, recipe: str, overrides: list[str], kind: str, steps: i
         kind, t.model, t.info, t.cfg.batch_size, steps, precision))
     return {"case": name, "recipe": recipe, "precision": precision, "batch_size": trainer.cfg.batch_size,
             "steps": steps, "gentk_images_per_s": round(rate, 1), "reference_images_per_s": round(ref, 1),
-            "ratio": round(rate / ref, 3)}
+            "ratio": round(rate / ref, 3), **utilisation(trainer, rate, precision, kind)}
+
+
+# -- FLOP utilisation ----------------------------------------------------------------------------
+def step_gflop(trainer: Trainer) -> float:
+    """GFLOP of one training step of the trainer's model (forward and backward matmuls and
+    convolutions, as torch's FLOP counter counts them)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    batch = next(batches(trainer.train_split, trainer.info, trainer.cfg.batch_size))
+    ctx = StepContext(0, 0, trainer.autocast, trainer.device)
+    with FlopCounterMode(display=False) as flops:
+        trainer.model.train_step(batch, ctx)
+    return flops.get_total_flops() / 1e9
+
+
+def timed_gflops(fn, gflop: float, seconds: float = 1.0) -> float:
+    """GFLOP/s of fn() (gflop each call): the best of repeated timings over about `seconds`."""
+    fn()
+    best, spent = float("inf"), 0.0
+    while spent < seconds:
+        start = time.perf_counter()
+        fn()
+        took = time.perf_counter() - start
+        best, spent = min(best, took), spent + took
+    return gflop / best
+
+
+def ceilings(precision: str) -> dict:
+    """This machine's measured GFLOP/s for a large matmul (2048^3) and for the best of the U-Net's
+    3x3 convolutions (forward + backward, batch 128: 64 channels at 28x28, 128 at 14x14 and 7x7),
+    in the given precision, with torch's current thread count."""
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    a, b = torch.randn(2048, 2048, dtype=dtype), torch.randn(2048, 2048, dtype=dtype)
+    out = {"matmul_gflops": round(timed_gflops(lambda: a @ b, 2 * 2048**3 / 1e9), 1)}
+    conv = 0.0
+    for channels, size in ((64, 28), (128, 14), (128, 7)):
+        x = torch.randn(128, channels, size, size, dtype=dtype, requires_grad=True)
+        w = torch.randn(channels, channels, 3, 3, dtype=dtype, requires_grad=True)
+
+        def fwd_bwd(x=x, w=w):
+            F.conv2d(x, w, padding=1).sum().backward()
+
+        forward = 2 * 128 * channels * size * size * channels * 9 / 1e9
+        conv = max(conv, timed_gflops(fwd_bwd, 3 * forward))  # backward: twice the forward's FLOPs
+    out["conv3x3_gflops"] = round(conv, 1)
+    return out
+
+
+def utilisation(trainer: Trainer, images_per_s: float, precision: str, kind: str) -> dict:
+    """Achieved GFLOP/s of the training step over the machine's ceiling for the network's kind of
+    work (convolutions for the U-Net, matmuls for the MLPs)."""
+    gflop = step_gflop(trainer)
+    achieved = gflop / trainer.cfg.batch_size * images_per_s
+    ceiling = ceilings(precision)
+    bound = ceiling["conv3x3_gflops"] if kind == "ddpm" else ceiling["matmul_gflops"]
+    return {"gflop_per_step": round(gflop, 2), "achieved_gflops": round(achieved, 1), **ceiling,
+            "flop_utilisation": round(achieved / bound, 3)}
+
+
+OPTIONS = {  # variant -> overrides on top of the case's
+    "baseline": [],
+    "channels_last": ["model.denoiser.channels_last=true"],
+    "fused_adam": ["model.optimizer.fused=true"],
+    "compile": ["run.compile=true"],
+}
+
+
+def options_case(quick: bool) -> dict:
+    """The U-Net's bf16 training rate through the engine with each GPU-minded option, the variants
+    measured in turn (ROUNDS times, best of each), as ratios to the baseline on this machine."""
+    steps = 2 if quick else 4
+    rates: dict[str, float] = {}
+    for _ in range(ROUNDS):
+        for variant, extra in OPTIONS.items():
+            rate, _ = gentk_rate("ddpm_mnist", ["run.batch_size=128", *extra], steps, "bf16")
+            rates[variant] = max(rates.get(variant, 0.0), rate)
+    out: dict = {"case": "unet_options", "precision": "bf16", "batch_size": 128, "steps": steps}
+    for variant, rate in rates.items():
+        out[f"{variant}_images_per_s"] = round(rate, 1)
+        out[f"{variant}_ratio"] = round(rate / rates["baseline"], 3)
+    return out
 
 
 def sampling_case(name: str, recipe: str, sampler: str, steps: int, guidance: float | None, timed_steps: int) -> dict:
@@ -344,4 +425,6 @@ def run_case(name: str, train_cases: dict, quick: bool) -> dict:
         return diffusers_case(quick)
     if name == "vae_vs_pythae":
         return pythae_case(quick)
+    if name == "unet_options":
+        return options_case(quick)
     raise SystemExit(f"unknown case {name!r}")

@@ -35,7 +35,7 @@ TRAIN_CASES = {
     "unet_bf16": ("ddpm_mnist", ["run.batch_size=128"], "ddpm", 4, "bf16"),
 }
 OTHER_CASES = ["sample_ddim50_cfg", "sample_ddim50_cfg_small", "sample_ddim50_small", "sample_ddpm1000_small",
-               "nll_k5000", "startup", "unet_vs_diffusers", "vae_vs_pythae"]
+               "nll_k5000", "startup", "unet_vs_diffusers", "vae_vs_pythae", "unet_options"]
 
 
 def machine() -> dict:

@@ -96,6 +96,32 @@ def alternating_times(run: Any, n: int, k: int, seed: int, options: dict[str, An
     return {"ddim_50_seconds": ddim, "dpmpp_2m_15_seconds": dpm, "time_ratio": dpm / ddim, "timing_rounds": rounds}
 
 
+def plot_curves(rows: list[dict[str, Any]], out: str, title: str) -> None:
+    """Frechet distance against network evaluations, one line per sampler, to a PNG."""
+    import matplotlib
+    import matplotlib.ticker
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    for name in dict.fromkeys(r["sampler"] for r in rows):
+        points = sorted((r["nfe"], r["frechet"]) for r in rows if r["sampler"] == name)
+        ax.plot(*zip(*points, strict=True), marker="o", label=name)
+    ax.set_xscale("log")
+    ax.set_xticks(sorted({r["nfe"] for r in rows}))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlabel("network evaluations (NFE; a CFG evaluation counts once)")
+    ax.set_ylabel("Frechet distance, classifier features (lower is better)")
+    ax.set_title(title, fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", help="a trained ddpm run directory")
@@ -110,7 +136,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--batch", type=int, default=500, help="images generated per call")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--plot", help="also draw the curves to this PNG")
+    parser.add_argument("--replot", help="only draw --plot from the JSON lines this script printed before")
     args = parser.parse_args(argv)
+    if args.replot:
+        lines = [json.loads(line) for line in open(args.replot) if line.startswith('{"sampler"')]
+        plot_curves(lines, args.plot, f"{args.run}: n = {args.n}")
+        return {"plotted": len(lines)}
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -162,6 +194,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "frechet_ratio": dpm["frechet"] / ddim["frechet"] if ddim["frechet"] > 0 else math.nan,
             **alternating_times(run, args.timing_n, k, args.seed, options, args.timing_rounds),
         }
+    if args.plot:
+        plot_curves(results, args.plot, f"{run.path.name}: n = {args.n}, guidance w = {guidance}")
     print(json.dumps(report, indent=2))
     return report
 
