@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--n", type=int, default=500, help="generated images per distance")
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--guidance", type=float, default=None, help="CFG strength w (default: each recipe's)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.threads:
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             k = getattr(model, "num_classes", 0)
             sample = {"sampler": args.sampler, "steps": steps_for(args.sampler, args.nfe)}
             if k:
-                sample["guidance"] = model.cfg.guidance  # type: ignore[attr-defined]
+                sample["guidance"] = model.cfg.guidance if args.guidance is None else args.guidance  # type: ignore[attr-defined]
             images = generate(run, args.n, k, args.batch, args.seed, sample)
             objective = run.recipe.model.config.objective.config  # type: ignore[attr-defined]
             row = {
@@ -60,6 +61,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                 "weighting": objective.weighting,
                 "epoch": torch.load(file, map_location="cpu", weights_only=False)["position"]["epoch"],
                 "step": step,
+                "guidance": sample.get("guidance"),
                 "frechet": frechet(features(reference["classifier"], images), reference["real"]),
             }
             rows.append(row)
