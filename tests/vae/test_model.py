@@ -221,6 +221,13 @@ def test_recipes_resolve_and_can_switch_to_an_image_folder(path, tmp_path):
 
 
 def test_toy_recipe_trains_evaluates_and_samples(tmp_path):
+    """Catches a test NLL that is not the trained model's -log p(x) on the test split (a mean of the
+    importance log-weights, an ELBO, instead of their log-mean-exp; a dropped prior or proposal
+    term; the wrong split or sign), a misreported standard error, and sampling that does not draw
+    z ~ N(0, I) and then x ~ p(x|z) (e.g. the decoder mean without its noise, or z of another
+    scale). The references do not use the encoder's importance sampling: with a 2-d latent,
+    p(x) = integral of p(x|z) N(z; 0, I) dz, and the moments of the model's marginal, are sums over
+    a grid of z."""
     overrides = [
         "run.epochs=1",
         "run.steps_per_epoch=5",
@@ -231,6 +238,62 @@ def test_toy_recipe_trains_evaluates_and_samples(tmp_path):
     ]
     run = api.train(RECIPES / "vae_toy.toml", overrides=overrides, out=tmp_path)
     assert (run.path / "figures" / "samples_epoch001.png").exists()
-    result = run.evaluate("nll", k=8)
-    assert result["nll"] == pytest.approx(result["nll"]) and result["nll_stderr"] > 0
-    assert run.sample(10).shape == (10, 2)
+    model = run.model
+    x = run.recipe.data.build().split("test").x.float()  # (N, 2)
+    n = len(x)
+    log_2pi = torch.log(torch.tensor(2 * torch.pi, dtype=torch.float64))
+
+    def grid(points):
+        """Nodes z (G, 2), the log of their cell area, decoder parameters (G, 2) and
+        log p(x_i, z) (G, N)."""
+        axis = torch.linspace(-8.0, 8.0, points, dtype=torch.float64)  # prior mass outside: e^-32
+        z = torch.cartesian_prod(axis, axis)
+        with torch.no_grad():
+            params = model.decoder(z.float())
+            log_lik = model.decoder.log_prob(x, params[:, None]).double()
+        log_prior = -0.5 * z.pow(2).sum(1) - log_2pi
+        return z, 2 * torch.log(axis[1] - axis[0]), params, log_lik + log_prior[:, None]
+
+    z, log_cell, params, log_joint = grid(201)
+    log_px = torch.logsumexp(log_joint, 0) + log_cell  # (N,)
+    _, coarse_cell, _, coarse_joint = grid(161)
+    assert torch.allclose(torch.logsumexp(coarse_joint, 0) + coarse_cell, log_px, atol=1e-4)  # converged
+
+    # importance sampling with K draws from q(z|x) is off by delta_i ~ N(-chi2_i / 2K, chi2_i / K) per
+    # example, chi2_i = E_q[w^2] / p(x_i)^2 - 1 (computed on the grid): the mean over examples is
+    # compared with 4 of its standard errors around that bias, and its spread (std(log p + delta) is
+    # within |delta| / sqrt(N - 1) of std(log p)) with 4 of those
+    k = 5000
+    with torch.no_grad():
+        mu, logvar = (t.double() for t in model.encoder(x))  # (N, 2) each
+    log_q = -0.5 * ((z[:, None] - mu).pow(2) / logvar.exp() + logvar + log_2pi).sum(-1)  # (G, N)
+    chi2 = (torch.logsumexp(2 * log_joint - log_q, 0) + log_cell - 2 * log_px).exp() - 1  # (N,)
+    result = run.evaluate("nll", k=k)
+    bias, sd = float(chi2.mean()) / (2 * k), float(chi2.sum() / k) ** 0.5 / n
+    assert result["nll"] - (-float(log_px.mean()) + bias) == pytest.approx(0, abs=4 * sd + 1e-4)
+    assert result["nll_stderr"] == pytest.approx(float(log_px.std()) / n**0.5, abs=4 * sd / (1 - 1 / n) ** 0.5)
+    assert result["n_examples"] == n and result["k"] == k
+
+    # the samples against the moments of the marginal: per dimension, the decoder variance s2 (read
+    # off log p(x|z) one unit away from the mean, -1 / (2 s2)) plus the spread of the mean over z
+    with torch.no_grad():
+        at = model.decoder.mean(params[:1])  # (1, 2)
+        s2 = torch.stack(
+            [
+                -0.5 / (model.decoder.log_prob(at + e, params[:1]) - model.decoder.log_prob(at, params[:1]))
+                for e in torch.eye(2)
+            ]
+        ).double()[:, 0]  # (2,)
+    w = (-0.5 * z.pow(2).sum(1)).softmax(0)[:, None]  # (G, 1) prior mass of each node
+    means = model.decoder.mean(params).detach().double()  # (G, 2)
+    mean = (w * means).sum(0)
+    dev = means - mean
+    var = (w * dev.pow(2)).sum(0) + s2
+    fourth = (w * (dev.pow(4) + 6 * dev.pow(2) * s2 + 3 * s2.pow(2))).sum(0)  # E (x - mean)^4
+    m = 100_000
+    samples = run.sample(m).double()
+    assert samples.shape == (m, 2)
+    # standard errors sqrt(var / m) of the sample mean and sqrt((fourth - var^2) / m) of the sample
+    # variance; 4 of them: a false alarm once in 16000 seeds, while the noise of p(x|z) is over 5 of them
+    assert torch.all((samples.mean(0) - mean).abs() < 4 * (var / m).sqrt()), (samples.mean(0), mean)
+    assert torch.all((samples.var(0) - var).abs() < 4 * ((fourth - var**2) / m).sqrt()), (samples.var(0), var)
