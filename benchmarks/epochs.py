@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--guidance", type=float, default=None, help="CFG strength w (default: each recipe's)")
+    parser.add_argument("--last", action="store_true", help="only each run's newest kept checkpoint")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.threads:
@@ -41,7 +42,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     reference: dict[str, Any] = {}
     for path in args.runs:
-        for step, file in RunDir.open(path).numbered_checkpoints():
+        kept = RunDir.open(path).numbered_checkpoints()
+        for step, file in kept[-1:] if args.last else kept:
             run = open_run(path, "cpu", file.name)
             model = run.model
             if not reference:  # every run trains on the same data: one classifier, one reference
