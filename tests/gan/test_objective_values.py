@@ -153,6 +153,38 @@ def test_wgan_gp_penalty_of_a_linear_critic_is_weight_times_norm_minus_one_squar
     assert grad_w.tolist() == pytest.approx([2 * weight * 4 * c / 5 for c in (3.0, 0.0, -4.0)], rel=1e-9)
 
 
+class ClassLinearCritic(nn.Module):
+    """D(x, y) = w_y . x: the gradient's norm is |w_y|, so the penalty depends on the labels."""
+
+    def __init__(self, rows):
+        super().__init__()
+        self.w = nn.Parameter(torch.tensor(rows, dtype=torch.float64))
+
+    def forward(self, x, y=None):
+        w = self.w[y] if y is not None else self.w.mean(0).expand(len(x), -1)
+        return (x.flatten(1) * w).sum(1)
+
+
+def test_the_penalty_of_a_conditional_critic_is_taken_with_the_labels():
+    """Catches the gradient penalty computed with the labels dropped (the critic scored as
+    unconditional), in WassersteinGP.penalty or in gradient_penalty: per class |w_0| = 5 and
+    |w_1| = 2, so the labels (0, 1, 1) give weight * mean(16, 1, 1) = 6 weight."""
+    critic = ClassLinearCritic([[3.0, 4.0], [0.0, 2.0]])
+    x = torch.randn(3, 2, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    labels = torch.tensor([0, 1, 1])
+    penalty = WassersteinGP(WassersteinGPConfig(weight=2.0)).penalty(critic, x, x.flip(0), labels)
+    assert value(penalty) == pytest.approx(2.0 * 6.0, rel=1e-9)
+
+
+def test_a_flat_critic_has_a_finite_penalty_of_one_weight():
+    """Catches the small constant that keeps the norm's square root differentiable subtracted
+    instead of added (sqrt of -1e-12 is NaN where the critic's gradient vanishes)."""
+    flat = LinearCritic([0.0, 0.0])
+    x = torch.randn(4, 2, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    penalty = WassersteinGP(WassersteinGPConfig(weight=3.0)).penalty(flat, x, -x)
+    assert value(penalty) == pytest.approx(3.0, rel=1e-5)
+
+
 def test_gradient_penalty_is_taken_at_per_sample_interpolates_between_real_and_fake():
     """Catches the interpolate x_hat = e real + (1 - e) fake drawn with one e for the whole batch
     or with e and 1 - e swapped, a norm over the whole batch instead of per sample, and a penalty
