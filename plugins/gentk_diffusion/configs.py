@@ -250,12 +250,20 @@ class HeunConfig:
     """
 
     steps: int = param(
-        13, "number of noise levels (2 steps - 1 network evaluations), at most T", in_range(1, MAX_STEPS)
+        13, "number of noise levels (2 steps - 1 network evaluations, one less from above 80), at most T",
+        in_range(1, MAX_STEPS),
     )
     spacing: Spacing = _spacing()
     karras: bool = _karras()
     clip_denoised: bool = _clip()
     dynamic_threshold: float | None = _threshold()
+    second_order_max_sigma: float | None = param(
+        80.0,
+        "steps that start above this noise level are Euler steps (EDM's sigma_max = 80): from pure noise "
+        "the Euler step is nearly exact, and a trapezoid over a step from sigma ~ 2e4 (cosine schedule) "
+        "multiplies the network's error by sigma/2; none: every step but the last is second order (diffusers)",
+        v.optional(open_range(0, 1e12)),
+    )
 
 
 @config

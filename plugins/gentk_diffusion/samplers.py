@@ -363,7 +363,12 @@ class EulerAncestralSampler(SigmaStepper):
 
 class HeunSampler(SigmaStepper):
     """Heun's method (Karras et al. 2022, alg. 1): Euler to sigma_s, a second evaluation there, the
-    mean slope; Euler on the last step to sigma = 0 (diffusers' HeunDiscreteScheduler)."""
+    mean slope; Euler on the last step to sigma = 0 and on steps from above
+    `second_order_max_sigma` (without it, diffusers' HeunDiscreteScheduler)."""
+
+    def __init__(self, cfg: HeunConfig):
+        super().__init__(cfg)
+        self.second_order_max_sigma = cfg.second_order_max_sigma
 
     def step(
         self, eps: EpsFn, schedule: NoiseSchedule, x: Tensor, t: float, s: float, generator: torch.Generator
@@ -373,7 +378,8 @@ class HeunSampler(SigmaStepper):
         dt = sig_s - sig_t
         derivative = (xs - self.x0_of(eps, schedule, xs, t, sig_t)) / sig_t
         guess = xs + derivative * dt
-        if sig_s > 0:
+        limit = self.second_order_max_sigma
+        if sig_s > 0 and (limit is None or sig_t <= limit):
             second = (guess - self.x0_of(eps, schedule, guess, s, sig_s)) / sig_s
             guess = xs + (derivative + second) / 2 * dt
         return guess / math.sqrt(1 + sig_s**2)
