@@ -8,8 +8,8 @@ Quality is a Frechet distance between generated images and the whole held-out te
 the coverage classifier (plugins/gentk_common/classifier.py: the 64-d penultimate layer of the
 small CNN the `coverage` metric trains on the run's training split and caches), with class-
 balanced labels for a conditional model, at each number of network evaluations (NFE; a CFG
-evaluation batches both branches and counts once). Heun spends 2 N - 1 evaluations on N levels,
-so it runs at N = (NFE + 1) / 2; the predictor-corrector spends 2 per level. The wall time is the
+evaluation batches both branches and counts once). Heun spends 2 N - 2 evaluations on N levels
+here (its first step, from sigma ~ 2e4, is an Euler step), so it runs at N = (NFE + 2) / 2; the predictor-corrector spends 2 per level. The wall time is the
 median over alternating rounds of `--timing-n` CFG samples with DDIM-50 and with DPM-Solver++
 2M-15 (with --point-timing, every point is also timed once).
 
@@ -37,8 +37,8 @@ EVALS_PER_STEP = {"heun": 2, "ddpm_langevin": 2}
 
 def steps_for(sampler: str, nfe: int) -> int:
     """Sampler steps that spend about `nfe` network evaluations."""
-    if sampler == "heun":
-        return max(1, (nfe + 1) // 2)
+    if sampler == "heun":  # N levels: Euler from above sigma 80, then N - 2 two-evaluation steps, Euler to 0
+        return max(1, (nfe + 2) // 2)
     return max(1, nfe // EVALS_PER_STEP.get(sampler, 1))
 
 
@@ -133,6 +133,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--point-timing", action="store_true", help="also time every (sampler, NFE) point once")
     parser.add_argument("--timing-rounds", type=int, default=5, help="alternating rounds of the DDIM-50 / DPM++2M-15 timing")
     parser.add_argument("--checkpoint", help="a checkpoint of the run (default: the newest)")
+    parser.add_argument("--timing-only", action="store_true", help="only the DDIM-50 / DPM++2M-15 timing")
     parser.add_argument("--batch", type=int, default=500, help="images generated per call")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
@@ -163,6 +164,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     schedule_steps = model.schedule.num_steps  # type: ignore[attr-defined]
 
     results: list[dict[str, Any]] = []
+    if args.timing_only:
+        times = alternating_times(run, args.timing_n, k, args.seed, options, args.timing_rounds)
+        print(json.dumps({"run": str(run.path), "guidance": guidance, **times}))
+        return times
     for name in args.samplers:
         for nfe in args.nfe:
             steps = min(steps_for(name, nfe), schedule_steps - (1 if name == "dpmpp_2m" else 0))
