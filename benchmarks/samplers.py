@@ -104,7 +104,7 @@ def plot_curves(rows: list[dict[str, Any]], out: str, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    fig, ax = plt.subplots(figsize=(7.6, 4.2), dpi=120)
     for name in dict.fromkeys(r["sampler"] for r in rows):
         points = sorted((r["nfe"], r["frechet"]) for r in rows if r["sampler"] == name)
         ax.plot(*zip(*points, strict=True), marker="o", label=name)
@@ -116,7 +116,7 @@ def plot_curves(rows: list[dict[str, Any]], out: str, title: str) -> None:
     ax.set_ylabel("Frechet distance, classifier features (lower is better)")
     ax.set_title(title, fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     fig.tight_layout()
     fig.savefig(out)
     plt.close(fig)
