@@ -31,8 +31,8 @@ TRAIN_CASES = {
     "iwae_fp32": ("iwae_mnist_bernoulli", ["run.batch_size=128"], "iwae", 30, "fp32"),
     "iwae_bf16": ("iwae_mnist_bernoulli", ["run.batch_size=128"], "iwae", 30, "bf16"),
     "gan_fp32": ("gan_mnist", ["run.batch_size=128"], "gan", 60, "fp32"),
-    "unet_fp32": ("ddpm_mnist", ["run.batch_size=128"], "ddpm", 4, "fp32"),
-    "unet_bf16": ("ddpm_mnist", ["run.batch_size=128"], "ddpm", 4, "bf16"),
+    "unet_fp32": ("ddpm_mnist", ["run.batch_size=128"], "ddpm", 6, "fp32"),
+    "unet_bf16": ("ddpm_mnist", ["run.batch_size=128"], "ddpm", 6, "bf16"),
 }
 OTHER_CASES = ["sample_ddim50_cfg", "sample_ddim50_cfg_small", "sample_ddim50_small", "sample_ddpm1000_small",
                "nll_k5000", "startup", "unet_vs_diffusers", "vae_vs_pythae", "unet_options"]

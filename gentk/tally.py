@@ -37,9 +37,10 @@ class Reading:
 
 
 class Tally:
-    """Per-figure sums of an epoch's steps on `device`, in float64, continued from `start` (the sums
-    a checkpoint holds). Adding each step to a running sum, whenever it is read, keeps the sums
-    bit-for-bit the same whether or not a run was stopped and resumed in between."""
+    """Per-figure sums of an epoch's steps on `device` (host floats for CPU figures), in float64,
+    continued from `start` (the sums a checkpoint holds). Adding each step to a running sum,
+    whenever it is read, keeps the sums bit-for-bit the same whether or not a run was stopped and
+    resumed in between."""
 
     def __init__(self, device: torch.device, start: Mapping[str, float] | None = None):
         self.device = device
@@ -82,7 +83,14 @@ class Tally:
 
 
 def _scalar(value: Tensor | float) -> Tensor | float:
-    return value.detach().reshape(()).double() if isinstance(value, Tensor) else float(value)
+    """A figure as a float64 scalar: a tensor on an accelerator stays there (reading it would wait
+    for the device); on the CPU there is nothing to wait for, and a Python float (the same float64
+    sum) costs less than tensor arithmetic."""
+    if not isinstance(value, Tensor):
+        return float(value)
+    if value.device.type == "cpu":
+        return float(value)
+    return value.detach().reshape(()).double()
 
 
 def _maximum(a: Tensor | float, b: Tensor | float) -> Tensor | float:

@@ -50,6 +50,16 @@ def test_tally_sums_do_not_depend_on_when_they_are_read():
     assert resumed.read(World()).sums == whole.read(World()).sums
 
 
+def test_tally_leaves_figures_on_an_accelerator_where_they_are():
+    """Catches the tally reading a device's figures as they arrive (float() or .item() per step,
+    a host sync each on a GPU): with a stand-in device ('meta', whose tensors cannot be read),
+    adding figures must not read them."""
+    tally = Tally(torch.device("meta"))
+    for _ in range(3):
+        tally.add({"loss": torch.ones((), device="meta"), "grad_norm": torch.ones((), device="meta")})
+    assert tally.steps == 3 and all(t.device.type == "meta" for t in tally.sums.values())
+
+
 def test_tally_reports_non_finite_figures_and_the_peak_loss():
     """Catches a NaN averaged away or a peak taken over the sums instead of the steps."""
     tally = Tally(torch.device("cpu"))
