@@ -142,7 +142,7 @@ def gan_step(model, x, y, precision, state={"i": 0}):
 
 
 def ddpm_step(model, x, y, precision):
-    """L_simple with an EMA update, as a plain loop would write it."""
+    """L_simple with gradient clipping and an EMA update, as a plain loop would write it."""
     net, opt = model.denoiser, model.optimizer
     abar = model.schedule.alphas_cumprod
     x0 = x * 2 - 1
@@ -155,6 +155,8 @@ def ddpm_step(model, x, y, precision):
     loss = F.mse_loss(pred.float(), noise)
     opt.zero_grad(set_to_none=True)
     loss.backward()
+    if model.cfg.grad_clip is not None:  # the recipe clips: so does its plain loop
+        torch.nn.utils.clip_grad_norm_(net.parameters(), model.cfg.grad_clip)
     opt.step()
     if model.ema is not None:
         with torch.no_grad():
