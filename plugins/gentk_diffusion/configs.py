@@ -250,7 +250,8 @@ class HeunConfig:
     """
 
     steps: int = param(
-        13, "number of noise levels (2 steps - 1 network evaluations, one less from above 80), at most T",
+        13,
+        "number of noise levels (2 steps - 1 network evaluations, one less from above 80), at most T",
         in_range(1, MAX_STEPS),
     )
     spacing: Spacing = _spacing()
