@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                 "run": str(run.path),
                 "prediction": objective.prediction,
                 "weighting": objective.weighting,
-                "epoch": torch.load(file, map_location="cpu", weights_only=False)["position"]["epoch"],
+                "epoch": next((r["epoch"] for r in run.metrics("epoch") if r["step"] == step), None),
                 "step": step,
                 "guidance": sample.get("guidance"),
                 "frechet": frechet(features(reference["classifier"], images), reference["real"]),

@@ -20,7 +20,7 @@ import torch
 import torch.distributed as dist
 
 from gentk.errors import GentkError
-from gentk.interfaces import Optimizer
+from gentk.interfaces import Optimizer, parameters_of
 
 AVERAGED = "_gentk_gradients_averaged"  # set on an optimizer whose gradients are averaged already
 
@@ -97,7 +97,7 @@ def _checksum(module: torch.nn.Module, device: torch.device) -> torch.Tensor:
 
 def average_gradients(optimizer: Optimizer, world: World) -> None:
     """Replace the optimizer's gradients by their mean over processes (one all-reduce)."""
-    grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    grads = [p.grad for p in parameters_of(optimizer) if p.grad is not None]
     if grads:
         flat = torch.cat([g.reshape(-1) for g in grads])
         dist.all_reduce(flat)
