@@ -23,7 +23,7 @@ from gentk import catalog, distributed
 from gentk.engine import Trainer, build_model, evaluate_metric, fit_metrics, load_model_state
 from gentk.errors import GentkError, Interrupted, NumericalError
 from gentk.figures import save_samples
-from gentk.hardware import select_device
+from gentk.hardware import select_device, select_precision
 from gentk.interfaces import Model
 from gentk.progress import Reporter
 from gentk.recipe import Recipe, check_metric_fits, dumps, load_recipe, resolve_component
@@ -149,11 +149,19 @@ class Run:
     the newest readable checkpoint's, or `checkpoint`'s (a file name in the run, e.g. best.pt or
     checkpoint-00000700.pt, or a path)."""
 
-    def __init__(self, path: str | Path, device: str = "auto", checkpoint: str | Path | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        device: str = "auto",
+        checkpoint: str | Path | None = None,
+        overrides: Sequence[str] = (),
+    ):
         self.dir = RunDir.open(path)
         self.path = self.dir.path
         self._device = device
         self._checkpoint = None if checkpoint is None else self._checkpoint_file(checkpoint)
+        self._overrides = list(overrides)  # recipe keys changed for sampling, e.g. model.sampler.steps=20
+        self.position: dict[str, int] = {}  # the epoch and step of the loaded checkpoint
 
     def _checkpoint_file(self, name: str | Path) -> Path:
         file = self.path / name
@@ -167,7 +175,7 @@ class Run:
 
     @cached_property
     def recipe(self) -> Recipe:
-        return load_recipe(self.dir.recipe_file)
+        return load_recipe(self.dir.recipe_file, self._overrides)
 
     def metrics(self, kind: str | None = None) -> list[dict[str, Any]]:
         return [r for r in self.dir.metrics() if kind is None or r.get("kind") == kind]
@@ -176,7 +184,9 @@ class Run:
     def model(self) -> Model:
         device = select_device(self._device)
         model = build_model(self.recipe, self.dir.data_info(), device)
-        load_model_state(model, self.dir.load_checkpoint(device, file=self._checkpoint))
+        state = self.dir.load_checkpoint(device, file=self._checkpoint)
+        load_model_state(model, state)
+        self.position = dict(state.get("position", {}))
         for net in model.networks().values():
             net.eval()
         return model
@@ -229,13 +239,19 @@ class Run:
                 f"evaluating {self.path} with {metric!r} gave non-finite figures ({figures}); nothing was logged",
                 hint="the run's weights may have diverged, or the metric's settings do not fit the model",
             )
-        self.dir.log({"kind": "eval", "metric": metric, "step": self._last_step(), **result})
+        step = self.position.get("step", 0)
+        if isinstance(result.get("protocol"), dict):  # a sample-quality figure's card (gentk.quality)
+            precision = select_precision(self.recipe.run.precision, self.model.device)
+            facts = {"seed": seed, "run_precision": precision, "step": step, "checkpoint": self._name()}
+            result["protocol"] = {**result["protocol"], **facts, **dict(o.split("=", 1) for o in self._overrides)}
+        self.dir.log({"kind": "eval", "metric": metric, "step": step, "epoch": self.position.get("epoch"), **result})
         return result
 
-    def _last_step(self) -> int:
-        steps = [r.get("step", 0) for r in self.dir.metrics()]
-        return max(steps, default=0)
+    def _name(self) -> str:
+        return self._checkpoint.name if self._checkpoint is not None else "newest"
 
 
-def open_run(path: str | Path, device: str = "auto", checkpoint: str | Path | None = None) -> Run:
-    return Run(path, device, checkpoint)
+def open_run(
+    path: str | Path, device: str = "auto", checkpoint: str | Path | None = None, overrides: Sequence[str] = ()
+) -> Run:
+    return Run(path, device, checkpoint, overrides)

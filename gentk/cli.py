@@ -6,7 +6,7 @@ import errno
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -337,23 +337,41 @@ def evaluate(
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")] = "auto",
     threads: ThreadsOption = None,
     checkpoint: CheckpointOption = None,
+    recipe_set: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--recipe-set",
+            help="Change the run's recipe for this evaluation, e.g. model.sampler.steps=20 (repeatable).",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
 ) -> None:
-    """Evaluate a trained run on its held-out data with a metric (`--set key=value` configures it)."""
+    """Evaluate a trained run on its held-out data with a metric (`--set key=value` configures it, e.g.
+    --set n_samples=1000 --set extractor.use=inception). Sample-quality metrics (fid, kid,
+    precision_recall, quality) print their protocol card."""
     from gentk import api
     from gentk.progress import showing
     from gentk.recipe import parse_value
 
     _set_threads(threads)
-    config = {}
+    config: dict[str, Any] = {}
     for item in set_ or []:
         key, _, value = item.partition("=")
-        config[key.strip()] = parse_value(value.strip())
+        *tables, last = key.strip().split(".")  # extractor.use=inception sets a sub-component's key
+        table = config
+        for name in tables:
+            table = table.setdefault(name, {})
+        table[last] = parse_value(value.strip())
     with showing(not quiet):
-        result = api.open_run(run_dir, device, checkpoint).evaluate(metric, seed=seed, **config)
+        result = api.open_run(run_dir, device, checkpoint, overrides=recipe_set or []).evaluate(
+            metric, seed=seed, **config
+        )
     console = _console()
+    card = result.pop("protocol", None)
     for key, value in result.items():
         console.print(f"{metric}/{key} = {value:.6g}" if isinstance(value, float) else f"{metric}/{key} = {value}")
+    if isinstance(card, dict):
+        console.print(protocol_table(card))
 
 
 @app.command()
@@ -382,6 +400,16 @@ def runs(
             escape_markup(r.updated) or "-",
         )
     _console().print(table)
+
+
+def protocol_table(card: dict[str, Any]):
+    """A protocol card as a two-column rich table."""
+    from rich.table import Table
+
+    table = Table(title="protocol", show_header=False)
+    for key, value in card.items():
+        table.add_row(escape_markup(str(key)), escape_markup(str(value)))
+    return table
 
 
 def _set_threads(threads: int | None) -> None:

@@ -528,12 +528,21 @@ class Trainer:
         out: dict[str, Any] = {}
         for spec, metric in self.metrics:
             name = spec.name
-            generator = torch.Generator(self.device).manual_seed(self.cfg.seed + 7919 * epoch)
+            seed = self.cfg.seed + 7919 * epoch
+            generator = torch.Generator(self.device).manual_seed(seed)
             result = evaluate_metric(spec, metric, self.model, test, self.info, generator)
             warning = result.pop("warning", None)
             if warning:
                 self.reporter.warn(f"{name}: {warning}")
                 out[f"{name}/warning"] = warning
+            protocol = result.pop("protocol", None)
+            if protocol is not None:  # a sample-quality figure's protocol card (gentk.quality)
+                out[f"{name}/protocol"] = {
+                    **protocol,
+                    "seed": seed,
+                    "run_precision": self.precision,
+                    "step": self.pos.step,
+                }
             out.update({f"{name}/{k}": v for k, v in result.items()})
         return out
 

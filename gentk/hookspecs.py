@@ -104,6 +104,11 @@ def gentk_register_metrics(register):
 
 
 @hookspec
+def gentk_register_feature_extractors(register):
+    """Feature extractors of the sample-quality metrics: `factory(config) -> FeatureExtractor`."""
+
+
+@hookspec
 def gentk_register_optimizers(register):
     """Optimizers: `factory(config, params) -> torch.optim.Optimizer`."""
 
@@ -120,6 +125,7 @@ KIND_HOOKS = {
     "objective": "gentk_register_objectives",
     "sampler": "gentk_register_samplers",
     "metric": "gentk_register_metrics",
+    "feature_extractor": "gentk_register_feature_extractors",
     "optimizer": "gentk_register_optimizers",
 }
 """Bundled component kind -> the hook that registers it (`gentk_register_components` serves every kind)."""

@@ -171,6 +171,26 @@ class UsesTrainingData(Protocol):
     def fit(self, train: Split, info: DataInfo) -> None: ...
 
 
+@runtime_checkable
+class FeatureExtractor(Protocol):
+    """Maps images (N, C, H, W) in [0, 1] to features (N, D) for the sample-quality metrics (FID,
+    KID, precision/recall). `card()` says which features they are -- the extractor's name, a hash of
+    its weights, the resize and input type -- so that figures made with different features are told
+    apart. An extractor trained on the run's data (a classifier) also implements `UsesTrainingData`."""
+
+    def features(self, images: Tensor) -> Tensor: ...
+
+    def card(self) -> Mapping[str, Any]: ...
+
+
+@runtime_checkable
+class DescribesSampling(Protocol):
+    """A model that says how it samples (sampler, steps, guidance), given `sample`'s options; the
+    sample-quality metrics write it into their protocol cards."""
+
+    def sampling_settings(self, **options: Any) -> Mapping[str, Any]: ...
+
+
 # -- what the engine trains ---------------------------------------------------------------------
 Figures = Mapping[str, "Tensor | float"]
 """Named figures a training step returns: 0-dim tensors (kept on the device until logged) or floats."""

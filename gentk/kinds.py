@@ -90,6 +90,12 @@ BUNDLED: dict[str, Kind] = {
             "factory(config) -> Metric",
         ),
         Kind(
+            "feature_extractor",
+            base.FeatureExtractor,
+            "Maps images to features for sample-quality metrics (FID, KID, precision/recall).",
+            "factory(config) -> FeatureExtractor",
+        ),
+        Kind(
             "optimizer",
             base.Optimizer,
             "An optimizer of a model's parameters.",

@@ -53,12 +53,14 @@ from gentk.interfaces import (
     BuildContext,
     DataInfo,
     Dataset,
+    FeatureExtractor,
     HasExtraState,
     HasFigures,
     Model,
     Optimizer,
     Split,
     StepContext,
+    UsesTrainingData,
 )
 from gentk.kinds import BUNDLED
 from gentk.recipe import apply_overrides, resolve, resolve_component, to_data
@@ -539,6 +541,32 @@ def exercise_optimizer(optimizer: Optimizer, ex: Exercise) -> None:
     optimizer.load_state_dict(copy.deepcopy(optimizer.state_dict()))
 
 
+def exercise_feature_extractor(extractor: FeatureExtractor, ex: Exercise) -> None:
+    """Features (N, D) of images in [0, 1]: finite, one row per image, the same for an image whatever
+    else is in its batch; a card naming the extractor. One that learns from data is fitted first
+    on a small labelled split; one whose weights cannot be fetched here is skipped."""
+    if isinstance(extractor, UsesTrainingData):
+        y = torch.arange(40) % IMAGES.num_classes
+        x = (torch.rand((40, *IMAGES.shape), generator=ex.generator) * 255).to(torch.uint8)
+        extractor.fit(Split(x, y), IMAGES)
+    images = torch.rand((6, *IMAGES.shape), generator=ex.generator)
+    try:
+        features = extractor.features(images)
+    except (PluginError, ComponentError):
+        raise
+    except GentkError as exc:  # weights to download
+        raise _DataUnavailable(_render(exc)) from None
+    _finite(features, "features")
+    expect(features.dim() == 2 and len(features) == 6, f"features have shape {tuple(features.shape)}, not (6, D)")
+    again = extractor.features(images[3:])
+    expect(
+        torch.allclose(again, features[3:], rtol=1e-4, atol=1e-5),
+        "an image's features change with the other images in its batch",
+    )
+    card = extractor.card()
+    expect(isinstance(card, Mapping) and "extractor" in card, f"card() is {card!r}, not a mapping with 'extractor'")
+
+
 EXERCISES: dict[str, Callable[[Any, Exercise], None]] = {
     "dataset": exercise_dataset,
     "model": exercise_model,
@@ -549,6 +577,7 @@ EXERCISES: dict[str, Callable[[Any, Exercise], None]] = {
     "denoiser": exercise_denoiser,
     "schedule": exercise_schedule,
     "optimizer": exercise_optimizer,
+    "feature_extractor": exercise_feature_extractor,
 }
 """Bundled kind -> what the kit does with a built component beyond checking its protocols
 (objectives, samplers and metrics are checked against their kind and provided protocols)."""

@@ -14,6 +14,7 @@ from PIL import Image
 
 from gentk.registry import Plugins
 from gentk.testing import case_id, check_component, conformance_cases, fresh_plugins, train_recipe
+from tests.quality.inception import random_inception_weights
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "gentk-example-plugin"
 BUNDLED = Plugins()
@@ -76,6 +77,8 @@ def config_for(component, tmp_path, monkeypatch):
             return {"schedule": {"use": "linear", "num_steps": 10}, "trajectory_steps": [10, 4, 0]}
         case "model:gmm_em":  # EM needs a batch of at least K points
             return {"components": 2}
+        case "feature_extractor:inception":  # random weights: no download
+            return {"weights_path": str(random_inception_weights(tmp_path)), "download": False}
         case _:
             return None
     return {"root": str(tmp_path), "download": False}

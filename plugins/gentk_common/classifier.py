@@ -22,8 +22,8 @@ from gentk.data import batches, to_float
 from gentk.errors import GentkError
 from gentk.interfaces import DataInfo, Split
 from gentk.progress import phase
+from gentk.quality import cache_folder
 
-CACHE_ENV = "GENTK_CACHE"
 VERSION = 1  # bump when the architecture or training changes, so old caches are not reused
 HOLDOUT = 0.1  # share of the split kept out of training to measure accuracy
 
@@ -55,8 +55,7 @@ class SmallCNN(nn.Module):
 
 
 def cache_root(root: str | Path | None = None) -> Path:
-    base = Path(root) if root else Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "gentk")
-    return base / "classifiers"
+    return cache_folder("classifiers", root)
 
 
 def dataset_key(split: Split, info: DataInfo, steps: int, seed: int) -> str:

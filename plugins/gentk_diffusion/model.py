@@ -119,18 +119,35 @@ class DDPM:
             )
         return self.to_images(x)
 
+    def sampling_settings(self, **options: Any) -> dict[str, Any]:
+        """The sampler, its steps and the guidance that `sample` uses with
+        these options (a `DescribesSampling`)."""
+        sampler, guidance = self._sample_options(options)
+        name = options.get("sampler") or self.cfg.sampler.name
+        return {
+            "sampler": name,
+            "steps": len(sampler.timesteps(self.schedule)),
+            "guidance": guidance,
+            "ema": self.ema is not None and self.cfg.sample_with_ema,
+        }
+
     def figures(self, batch: Batch, *, generator: torch.Generator) -> Mapping[str, Tensor]:
-        """The trajectory grid: each row one sample at the steps in `trajectory_steps`."""
+        """The trajectory grid: each row one sample (of class 0, 1, ... when conditional) at the
+        steps in `trajectory_steps`, each column labelled with the step t of the state it shows
+        (the first state at or below the step asked for: samplers that skip steps show the next)."""
+        from gentk.figures import GridLabels, LabelledFigures
+
         count, times = self.cfg.trajectory_samples, self.cfg.trajectory_steps
         if count == 0:
             return {}
         labels = torch.arange(count, device=self.device) % self.num_classes if self.num_classes else None
         frames: dict[int, Tensor] = {}
+        shown: dict[int, float] = {}  # the step t of each frame
 
         def keep(time: float, x: Tensor) -> None:
             for want in times:
                 if time <= want and want not in frames:
-                    frames[want] = self.to_images(x)
+                    frames[want], shown[want] = self.to_images(x), time
 
         steps = len(self.sampler.timesteps(self.schedule))
         with phase("trajectory", steps, unit="step") as bar:
