@@ -102,6 +102,15 @@ class _Sink:
         pass
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()  # read once: setting it is process-wide
+
+
 def atomic_write_bytes(path: Path, write: Callable[[Any], object]) -> None:
     """Write through a temporary file in the same folder (`write` gets a file-like object with
     `write`), then rename over `path`: readers see the old file or the whole new one. A failed
@@ -114,6 +123,7 @@ def atomic_write_bytes(path: Path, write: Callable[[Any], object]) -> None:
     sink = _Sink(fd)
     try:
         try:
+            os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp's 0600 would hide run files from the group
             write(sink)
             os.fsync(fd)
         finally:

@@ -3,6 +3,7 @@
 import errno
 import json
 import os
+import stat
 
 import pytest
 import torch
@@ -10,7 +11,7 @@ from typer.testing import CliRunner
 
 from gentk import api, rundir
 from gentk.errors import GentkError, GentkWarning
-from gentk.rundir import DiskFullError, RunDir
+from gentk.rundir import DiskFullError, RunDir, atomic_write_bytes
 
 SMALL = ["run.epochs=2", "data.n_train=256", "data.n_test=64", "run.n_samples=0", "metrics.0.k=4"]
 
@@ -165,3 +166,13 @@ def test_a_folder_turned_read_only_mid_write_is_a_clear_error(tmp_path, monkeypa
     monkeypatch.setattr(Path, "unlink", read_only)
     with pytest.raises(GentkError, match="could not write .*status.json: Read-only file system"):
         rundir.atomic_write_text(tmp_path / "status.json", "{}")
+
+
+def test_atomic_writes_follow_the_umask(tmp_path):
+    """Catches the temporary file's private 0600 mode surviving the rename, which left checkpoints,
+    recipes and reports unreadable to the group and to web servers."""
+    plain = tmp_path / "plain.txt"
+    plain.write_bytes(b"x")
+    atomic = tmp_path / "atomic.txt"
+    atomic_write_bytes(atomic, lambda f: f.write(b"x"))
+    assert stat.S_IMODE(os.stat(atomic).st_mode) == stat.S_IMODE(os.stat(plain).st_mode)
