@@ -21,6 +21,7 @@ from torch_fidelity.metric_prc import KEY_METRIC_PRECISION, KEY_METRIC_RECALL, p
 
 from gentk.errors import GentkError
 from gentk.interfaces import DataInfo, FeatureExtractor, Model, Split, UsesTrainingData
+from gentk.progress import phase
 from gentk.quality import generated_features, reference_features, sampling_settings
 from gentk_quality.configs import QualityConfig
 
@@ -29,7 +30,7 @@ KID_SEED = 0  # the subsets KID averages over are drawn with this seed
 
 def frechet_distance(fake: Tensor, real: Tensor) -> float:
     """|mu_f - mu_r|^2 + tr(S_f + S_r - 2 (S_f S_r)^(1/2)) of features (N, D), in float64."""
-    stats = [fid_features_to_statistics(f.double().cpu()) for f in (fake, real)]
+    stats = [fid_features_to_statistics(f.half().float().cpu()) for f in (fake, real)]
     return float(fid_statistics_to_metric(*stats, verbose=False)[KEY_METRIC_FID])
 
 
@@ -99,14 +100,17 @@ class SampleQuality:
     def _figures(self, fake: Tensor, real: Tensor, card: dict[str, Any]) -> dict[str, float]:
         out: dict[str, float] = {}
         if "fid" in self.figures:
-            out["fid"] = frechet_distance(fake, real)
+            with phase("Frechet distance"):
+                out["fid"] = frechet_distance(fake, real)
         if "kid" in self.figures:
-            out["kid"], out["kid_std"] = kernel_distance(
-                fake, real, subsets=self.cfg.kid_subsets, subset_size=self.cfg.kid_subset_size
-            )
+            with phase(f"kernel distance ({self.cfg.kid_subsets} subsets)"):
+                out["kid"], out["kid_std"] = kernel_distance(
+                    fake, real, subsets=self.cfg.kid_subsets, subset_size=self.cfg.kid_subset_size
+                )
             card["kid_subset_size"] = min(self.cfg.kid_subset_size, len(fake), len(real))
         if "precision" in self.figures:
-            out["precision"], out["recall"] = precision_recall(fake, real, neighborhood=self.cfg.neighborhood)
+            with phase("precision and recall"):
+                out["precision"], out["recall"] = precision_recall(fake, real, neighborhood=self.cfg.neighborhood)
             card["neighborhood"] = self.cfg.neighborhood
         return out
 
