@@ -390,7 +390,8 @@ class Trainer:
         update = self.scaled or plain_update
         count, started, before = 0, time.perf_counter(), self.pos.seconds
         every_steps, every_seconds = self.every_steps, self.every_seconds
-        with self.reporter.task(f"epoch {self.pos.epoch + 1}/{self.cfg.epochs}", total, self.pos.batch) as task:
+        item = "points" if self.info.kind == "points" else "img"  # what the rate counts
+        with self.reporter.task(f"epoch {self.pos.epoch + 1}/{self.cfg.epochs}", total, self.pos.batch, item) as task:
             for batch in self.epoch_batches():
                 ctx = StepContext(self.pos.step, self.pos.epoch, self.autocast, self.device, update)
                 with attributed(self.recipe.model.component, "in its train step"):
@@ -551,20 +552,38 @@ class Trainer:
         component = self.recipe.model.component
         with attributed(component, "while sampling"):
             samples = self.model.sample(self.cfg.n_samples, generator=generator)
-        nrow = self.model.grid_columns  # e.g. one row per class
-        figures.save_samples(samples, self.run.figure(f"samples_epoch{epoch:03d}.png"), nrow=nrow)
+        title = f"{self.run.path.name} · epoch {epoch}"
+        grid = figures.class_labels(len(samples), self.model.grid_columns, self.info.num_classes)
+        reference = figures.reference_points(self.train_split.x) if self.info.kind == "points" else None
+        figures.save_samples(
+            samples,
+            self.run.figure(f"samples_epoch{epoch:03d}.png"),
+            nrow=grid.columns,
+            title=title,
+            row_labels=grid.rows,
+            column_labels=grid.column_labels,
+            reference=reference,
+        )
         if isinstance(self.model, HasFigures):
             test = self.dataset.split("test")
             batch = next(batches(test, self.info, min(32, len(test)), device=self.device))
             with attributed(component, "while drawing its figures"):
                 drawn = self.model.figures(batch, generator=generator)
             for name, images in drawn.items():
-                figures.save_samples(images, self.run.figure(f"{name}_epoch{epoch:03d}.png"))
-        figures.save_loss_curve(self.run.metrics(), self.run.figure("loss.png"))
+                labels = figures.labels_of(drawn, name)
+                figures.save_samples(
+                    images,
+                    self.run.figure(f"{name}_epoch{epoch:03d}.png"),
+                    nrow=labels.columns,
+                    title=f"{title} · {name}",
+                    row_labels=labels.rows,
+                    column_labels=labels.column_labels,
+                )
+        figures.save_loss_curve(self.run.metrics(), self.run.figure("loss.png"), title=self.run.path.name)
 
     def finish(self) -> dict[str, Any]:
         if not self.world.is_main:
             return {"run": str(self.run.path)}
-        figures.save_loss_curve(self.run.metrics(), self.run.figure("loss.png"))
+        figures.save_loss_curve(self.run.metrics(), self.run.figure("loss.png"), title=self.run.path.name)
         epochs = [r for r in self.run.metrics() if r.get("kind") == "epoch"]
         return {"run": str(self.run.path), "epochs": len(epochs), "last": epochs[-1] if epochs else {}}

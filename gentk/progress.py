@@ -301,31 +301,35 @@ def track(iterable: Iterable[T], description: str, total: int | None = None, *, 
 
 
 class _Task:
-    def __init__(self, bar: Phase):
-        self.bar = bar
+    def __init__(self, bar: Phase, item: str = "img"):
+        self.bar, self.item = bar, item
 
     def advance(self, figures: Mapping[str, float] | None = None, images_per_s: float = 0.0) -> None:
-        """One step done; the figures (and rate), when given, replace those shown."""
-        info = None if figures is None else f"{format_figures(figures)}  {images_per_s:,.0f} img/s"
+        """One step done; the figures (and the rate of examples, `item`s per second), when given,
+        replace those shown."""
+        info = None if figures is None else f"{format_figures(figures)}  {images_per_s:,.0f} {self.item}/s"
         self.bar.advance(1, info=info)
 
 
 class Reporter:
     """Shows training progress on stderr; silent when disabled (tests, the Python API, ranks
-    other than 0), and so are the phases run inside its `task` and `phase`."""
+    other than 0), and so are the phases run inside its `task` and `phase`. One reporter serves
+    one run: a warning it has printed is not printed again (a metric's warning each epoch)."""
 
     def __init__(self, enabled: bool = True):
         self.enabled = enabled
+        self.warned: set[str] = set()
 
     def shown(self) -> contextlib.AbstractContextManager[None]:
         """Show (or hide) the progress of whatever runs inside, as this reporter does."""
         return showing(self.enabled)
 
     @contextlib.contextmanager
-    def task(self, description: str, total: int, completed: int = 0) -> Iterator[_Task]:
-        """A training epoch: `advance(figures, images_per_s)` once per step."""
+    def task(self, description: str, total: int, completed: int = 0, item: str = "img") -> Iterator[_Task]:
+        """A training epoch: `advance(figures, images_per_s)` once per step; the rate is shown
+        as `item`s per second ("img", "points")."""
         with self.shown(), phase(description, total, unit="step", completed=completed, show=self.enabled) as bar:
-            yield _Task(bar)
+            yield _Task(bar, item)
 
     @contextlib.contextmanager
     def phase(self, description: str, total: int | None = None, *, unit: str = "it") -> Iterator[Phase]:
@@ -345,7 +349,9 @@ class Reporter:
             console.print(f"[bold]epoch {record['epoch']}[/bold]  {format_figures(shown, keys=12)}")
 
     def warn(self, message: str) -> None:
-        if self.enabled:
+        """Print a warning, once: the same message again (the next epoch's) is not printed."""
+        if self.enabled and message not in self.warned:
+            self.warned.add(message)
             console.print(f"[bold yellow]warning:[/bold yellow] {message}")
 
     def info(self, message: str) -> None:

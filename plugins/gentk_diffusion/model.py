@@ -167,7 +167,14 @@ class DDPM:
         grid = torch.stack([frames[t] for t in times], dim=1).flatten(0, 1)  # (count * len(times), C, H, W)
         from torchvision.utils import make_grid
 
-        return {"trajectory": make_grid(grid, nrow=len(times), padding=2, pad_value=1.0)[None]}
+        def name(t: float) -> str:
+            what = " (noise)" if t >= self.schedule.num_steps else " (sample)" if t == 0 else ""
+            return f"t = {t:g}{what}"
+
+        rows = tuple(f"class {k}" for k in labels.tolist()) if labels is not None else ()
+        figure = make_grid(grid, nrow=len(times), padding=2, pad_value=1.0)[None]
+        layout = GridLabels(rows=rows, column_labels=tuple(name(shown[t]) for t in times))
+        return LabelledFigures({"trajectory": figure}, {"trajectory": layout})
 
     def _counting(self, bar: Phase) -> StepHook:
         """A step hook that advances `bar` once per reverse step (the first call is the start noise)."""

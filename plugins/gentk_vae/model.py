@@ -84,13 +84,18 @@ class VAE:
         return self.decoder.mean(self.decoder(mu))
 
     def figures(self, batch: Batch, *, generator: torch.Generator) -> Mapping[str, Tensor]:
-        """Inputs interleaved with their reconstructions (images only)."""
+        """Inputs interleaved with their reconstructions (images only), in columns labelled
+        "data" and "recon." (four pairs a row)."""
+        from gentk.figures import GridLabels, LabelledFigures
+
         if self.info.kind != "image":
             return {}
         x = batch.x[:N_RECONSTRUCTIONS].float()
         rec = self.reconstruct(x).clamp(0, 1)
         pairs = rearrange(torch.stack([x, rec]), "two b c h w -> (b two) c h w")  # x0, rec0, x1, ...
-        return {"reconstructions": pairs}
+        per_row = min(4, len(x))
+        labels = GridLabels(2 * per_row, column_labels=("data", "recon.") * per_row)
+        return LabelledFigures({"reconstructions": pairs}, {"reconstructions": labels})
 
     def _mode(self, *, train: bool) -> None:
         for net in self._networks.values():
