@@ -375,6 +375,94 @@ def evaluate(
 
 
 @app.command()
+def report(
+    run_dir: RunArg,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="The HTML file to write; default: RUN/report.html.")
+    ] = None,
+    samples: Annotated[
+        int,
+        typer.Option(
+            "--samples",
+            help="Draw this many samples now and show them first (a conditional model spreads them over its "
+            "classes, one row or column per class); 0: show only the figures the training drew.",
+            min=0,
+        ),
+    ] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed of the samples drawn now.")] = 0,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")] = "auto",
+    threads: ThreadsOption = None,
+    checkpoint: CheckpointOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+) -> None:
+    """Write one self-contained HTML page about a run: status, samples (per class where conditional),
+    reconstructions and trajectories, loss and metric curves, figures by epoch, evaluations with
+    their protocol cards, the resolved recipe and the versions that built it. Images are embedded:
+    the page makes no request and runs no script."""
+    from gentk.progress import showing
+    from gentk.report import write_report
+
+    _set_threads(threads)
+    with showing(not quiet):
+        written = write_report(run_dir, out, samples=samples, seed=seed, device=device, checkpoint=checkpoint)
+    _console().print(f"[green]wrote[/green] {escape_markup(str(written))}")
+
+
+@app.command()
+def compare(
+    run_dirs: Annotated[
+        list[Path], typer.Argument(help="Run directories written by `gentk run`.", metavar="RUN", show_default=False)
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Also write the table to a .md (with the cards) or .csv file.")
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Draw the runs' loss and metric curves, overlaid, into this PNG.")
+    ] = None,
+    sweep: Annotated[
+        str | None,
+        typer.Option(
+            "--sweep",
+            help="Evaluate each diffusion run at each value of a key of its model, e.g. sampler.steps=10,20,50 or "
+            "sampler.use=ddim,dpmpp_2m, logging the figures as `gentk eval` does; prints them instead of the latest.",
+        ),
+    ] = None,
+    sweep_plot: Annotated[
+        Path | None, typer.Option("--sweep-plot", help="The PNG of the sweep; default: FIRST_RUN/sweep_KEY.png.")
+    ] = None,
+    metric: Annotated[str, typer.Option("--metric", "-m", help="The metric evaluated by --sweep.")] = "quality",
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", "-s", help="Configure the --sweep metric: key=value, e.g. n_samples=1000 (repeatable)."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed of the --sweep evaluations.")] = 0,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")] = "auto",
+    threads: ThreadsOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+) -> None:
+    """Compare runs: one table of their latest figures across families, with the protocol cards of
+    sample-quality figures (a warning where they differ), overlaid curves (--plot), and figures against a
+    diffusion sampling setting (--sweep)."""
+    from gentk.compare import compare_command
+    from gentk.progress import showing
+
+    _set_threads(threads)
+    with showing(not quiet):
+        compare_command(
+            run_dirs,
+            out=out,
+            plot=plot,
+            sweep_spec=sweep,
+            sweep_plot=sweep_plot,
+            metric=metric,
+            settings=set_ or [],
+            seed=seed,
+            device=device,
+            console=_console(),
+        )
+
+
+@app.command()
 def runs(
     folder: Annotated[Path, typer.Argument(help="A folder of run directories.")] = Path("runs"),
 ) -> None:
