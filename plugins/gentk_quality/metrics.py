@@ -30,7 +30,7 @@ KID_SEED = 0  # the subsets KID averages over are drawn with this seed
 
 def frechet_distance(fake: Tensor, real: Tensor) -> float:
     """|mu_f - mu_r|^2 + tr(S_f + S_r - 2 (S_f S_r)^(1/2)) of features (N, D), in float64."""
-    stats = [fid_features_to_statistics(f.half().float().cpu()) for f in (fake, real)]
+    stats = [fid_features_to_statistics(f.double().cpu()) for f in (fake, real)]
     return float(fid_statistics_to_metric(*stats, verbose=False)[KEY_METRIC_FID])
 
 
