@@ -243,7 +243,7 @@ class Run:
         if isinstance(result.get("protocol"), dict):  # a sample-quality figure's card (gentk.quality)
             precision = select_precision(self.recipe.run.precision, self.model.device)
             facts = {"seed": seed, "run_precision": precision, "step": step, "checkpoint": self._name()}
-            result["protocol"] = {**result["protocol"], **facts, **dict(o.split("=", 1) for o in self._overrides)}
+            result["protocol"] = {**result["protocol"], **facts}
         self.dir.log({"kind": "eval", "metric": metric, "step": step, "epoch": self.position.get("epoch"), **result})
         return result
 

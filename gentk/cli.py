@@ -351,17 +351,10 @@ def evaluate(
     precision_recall, quality) print their protocol card."""
     from gentk import api
     from gentk.progress import showing
-    from gentk.recipe import parse_value
+    from gentk.recipe import component_settings
 
     _set_threads(threads)
-    config: dict[str, Any] = {}
-    for item in set_ or []:
-        key, _, value = item.partition("=")
-        *tables, last = key.strip().split(".")  # extractor.use=inception sets a sub-component's key
-        table = config
-        for name in tables:
-            table = table.setdefault(name, {})
-        table[last] = parse_value(value.strip())
+    config = component_settings(set_ or [])
     with showing(not quiet):
         result = api.open_run(run_dir, device, checkpoint, overrides=recipe_set or []).evaluate(
             metric, seed=seed, **config

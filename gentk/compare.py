@@ -22,6 +22,7 @@ import attrs
 
 from gentk.errors import GentkError, GentkWarning
 from gentk.quality import RUN_FACTS, differences
+from gentk.recipe import component_settings
 from gentk.rundir import RunDir, atomic_write_bytes, atomic_write_text
 
 Card = dict[str, Any]
@@ -424,23 +425,6 @@ def parse_sweep(text: str) -> tuple[str, list[str]]:
     return key, values
 
 
-def metric_config(items: Iterable[str]) -> dict[str, Any]:
-    """`--set key=value` items as a metric's config; `extractor.use=inception` sets a sub-component's key."""
-    from gentk.recipe import parse_value
-
-    config: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise GentkError(f"bad --set {item!r}", hint="write --set key=value, e.g. --set n_samples=1000")
-        *tables, last = key.strip().split(".")
-        table = config
-        for name in tables:
-            table = table.setdefault(name, {})
-        table[last] = parse_value(value.strip())
-    return config
-
-
 @attrs.frozen
 class SweepPoint:
     label: str
@@ -606,7 +590,7 @@ def compare_command(
         report = comparison(runs)
     else:
         key, values = parse_sweep(sweep_spec)
-        result = sweep(paths, key, values, metric=metric, config=metric_config(settings), seed=seed, device=device)
+        result = sweep(paths, key, values, metric=metric, config=component_settings(settings), seed=seed, device=device)
         report = result.report()
         written.append(draw_sweep(result, sweep_plot or result.runs[0][1] / f"sweep_{key}.png"))
     for renderable in rich_tables(report, console):

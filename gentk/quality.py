@@ -153,7 +153,12 @@ def reference_features(
     """Features (N, D) of up to n images of the split, and the card fields that describe them;
     cached by (data hash, split, extractor card, N)."""
     subset = reference_subset(split, n)
-    facts = {"reference_split": split_name, "reference": len(subset), "data": data_hash(split)}
+    facts = {
+        "reference_split": split_name,
+        "reference": len(subset),
+        "data": data_hash(split),
+        "binarized": info.binarized,  # the same pixels, thresholded at 1/2
+    }
     key = digest(json.dumps({**facts, **extractor.card()}, sort_keys=True, default=str), length=24)
     path = cache_folder("quality", cache_dir) / f"reference-{key}.pt"
     if path.is_file():

@@ -8,6 +8,7 @@ reports all problems at once as a `RecipeError`.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -474,3 +475,18 @@ def _emit_table(table: dict[str, Any], prefix: tuple[str, ...], lines: list[str]
             for item in value:
                 lines += ["", f"[[{name}]]"]
                 _emit_table(item, (*prefix, key), lines)
+
+
+def component_settings(items: Iterable[str]) -> dict[str, Any]:
+    """`--set key=value` items as a component's table; `extractor.use=inception` sets a sub-component's key."""
+    config: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise GentkError(f"bad --set {item!r}", hint="write --set key=value, e.g. --set n_samples=1000")
+        *tables, last = key.strip().split(".")
+        table = config
+        for name in tables:
+            table = table.setdefault(name, {})
+        table[last] = parse_value(value.strip())
+    return config

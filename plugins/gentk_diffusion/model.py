@@ -123,9 +123,11 @@ class DDPM:
         """The sampler, its steps and the guidance that `sample` uses with
         these options (a `DescribesSampling`)."""
         sampler, guidance = self._sample_options(options)
-        name = options.get("sampler") or self.cfg.sampler.name
+        table = {"use": options["sampler"]} if options.get("sampler") else to_data(self.cfg.sampler)
+        settings = ", ".join(f"{k} = {v}" for k, v in table.items() if k not in ("use", "steps"))
         return {
-            "sampler": name,
+            "sampler": table["use"],
+            "sampler_settings": settings or "defaults",
             "steps": len(sampler.timesteps(self.schedule)),
             "guidance": guidance,
             "ema": self.ema is not None and self.cfg.sample_with_ema,

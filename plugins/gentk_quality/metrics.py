@@ -71,6 +71,7 @@ class SampleQuality:
         cfg = self.cfg
         given = {"sampler": cfg.sampler, "steps": cfg.steps, "guidance": cfg.guidance}
         options = {k: v for k, v in given.items() if v is not None}
+        self.extractor.features(torch.zeros((1, *info.shape), device=model.device))  # built on the model's device
         real, facts = reference_features(
             self._reference(data), cfg.reference_split, info, self.extractor, cfg.n_reference, cfg.cache_dir
         )

@@ -174,7 +174,7 @@ def test_fresh_samples_one_column_per_class(run_copy, monkeypatch):
         for k in range(CLASSES):
             assert torch.equal(grid[row * CLASSES + k], out[k * 2 + row])  # column k holds class k
     assert "samples drawn for this report" in page and "one column per class" in page
-    assert "sampler ddim, steps 3" in page
+    assert "sampler ddim, " in page and ", steps 3, " in page
 
 
 HOSTILE = '</pre><script>alert("x")</script>'

@@ -37,7 +37,8 @@ def vae_run(tmp_path):
 def test_eval_quality_prints_figures_and_card_and_logs_them(vae_run, capsys, monkeypatch):
     """Catches the CLI dropping the protocol card (figures printed or logged without saying how they were
     measured), nested --set keys (extractor.steps) not reaching the extractor, and the eval record missing
-    its figures or the run facts (seed, step, checkpoint, precision, recipe changes)."""
+    its figures or the run facts (seed, step, checkpoint, precision); a recipe change that does not touch
+    sampling (run.n_samples) is no part of the protocol."""
     monkeypatch.setenv("COLUMNS", "200")
     settings = ["n_samples=40", "n_reference=500", "kid_subsets=5", "kid_subset_size=20", "block=20"]
     settings.append("extractor.steps=20")  # a nested key
@@ -58,5 +59,5 @@ def test_eval_quality_prints_figures_and_card_and_logs_them(vae_run, capsys, mon
     assert card["metric"] == "quality" and card["generated"] == 40 and card["block"] == 20
     assert card["reference"] == 30 and card["reference_split"] == "test"  # the 30 test images of 120
     assert card["kid_subset_size"] == 20 and card["seed"] == 3 and card["step"] == 2
-    assert card["checkpoint"] == "newest" and card["run_precision"] and card["run.n_samples"] == "4"
+    assert card["checkpoint"] == "newest" and card["run_precision"] and "run.n_samples" not in card
     assert card["trained_on"].endswith(f"({120 - 30} images)") and CLASSES == 4

@@ -166,7 +166,7 @@ def test_reference_features_are_computed_once_and_then_read_from_the_cache(priva
     features, facts = quality.reference_features(split, "test", INFO, first_extractor, 100)
     assert sum(first_extractor.calls) == 30
     assert torch.equal(features, RandomConvFeatures().features(as_float(split.x)))
-    assert facts == {"reference_split": "test", "reference": 30, "data": quality.data_hash(split)}
+    assert facts == {"reference_split": "test", "reference": 30, "data": quality.data_hash(split), "binarized": False}
     [file] = (private_cache / "quality").glob("reference-*.pt")
     again = RandomConvFeatures()
     cached, cached_facts = quality.reference_features(split, "test", INFO, again, 100)
@@ -219,11 +219,6 @@ def test_reference_subset_is_fixed_and_chunking_does_not_change_the_features(tmp
     assert torch.allclose(RandomConvFeatures().features(as_float(subset.x)), whole, rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reference_features' cache key (data hash, split, count, extractor card) leaves out info.binarized, "
-    "which changes the images to_float makes of the same stored pixels",
-)
 def test_binarised_and_grey_references_of_the_same_pixels_are_cached_apart(private_cache):
     """Catches the reference cache serving grey-level features to a binarised run (or the reverse): datasets
     with binarize = true keep their uint8 pixels and only set DataInfo.binarized, so two runs on the same
