@@ -22,7 +22,7 @@ import torch
 from gentk import catalog, distributed
 from gentk.engine import Trainer, build_model, evaluate_metric, fit_metrics, load_model_state
 from gentk.errors import GentkError, Interrupted, NumericalError
-from gentk.figures import save_samples
+from gentk.figures import class_labels, save_samples
 from gentk.hardware import select_device, select_precision
 from gentk.interfaces import Model
 from gentk.progress import Reporter
@@ -216,7 +216,11 @@ class Run:
             out.parent.mkdir(parents=True, exist_ok=True)
             torch.save(samples, out)
         elif out.suffix.lower() == ".png":
-            save_samples(samples, out, nrow=self.model.grid_columns)
+            grid = class_labels(len(samples), self.model.grid_columns, self.dir.data_info().num_classes)
+            title = f"{self.path.name} · step {self.position.get('step', 0)} · seed {kwargs.get('seed', 0)}"
+            save_samples(
+                samples, out, nrow=grid.columns, title=title, row_labels=grid.rows, column_labels=grid.column_labels
+            )
         else:
             raise GentkError(
                 f"cannot write samples to {out.name!r}", hint="use a .png (image grid) or .pt (tensor) file"

@@ -509,11 +509,14 @@ class Trainer:
         with torch.random.fork_rng(devices=devices):  # evaluating never moves training's random state
             with self.reporter.phase(f"epoch {epoch}: metrics"):
                 record.update(self.evaluate_metrics(epoch))
-            if self.cfg.n_samples and (epoch % self.cfg.sample_every == 0 or epoch == self.cfg.epochs):
+            drawing = self.cfg.n_samples and (epoch % self.cfg.sample_every == 0 or epoch == self.cfg.epochs)
+            if drawing:
                 with self.reporter.phase(f"epoch {epoch}: figures"):
                     self.draw_figures(epoch)
         set_mode(self.model, True)
         self.run.log(record)
+        if drawing:  # after the record, so that this epoch's held-out figures are on it
+            figures.save_loss_curve(self.run.metrics(), self.run.figure("loss.png"), title=self.run.path.name)
         self.last_record = record
         self.reporter.epoch(record)
         return record
@@ -579,7 +582,6 @@ class Trainer:
                     row_labels=labels.rows,
                     column_labels=labels.column_labels,
                 )
-        figures.save_loss_curve(self.run.metrics(), self.run.figure("loss.png"), title=self.run.path.name)
 
     def finish(self) -> dict[str, Any]:
         if not self.world.is_main:

@@ -11,6 +11,7 @@ An auxiliary class loss (AC-GAN) is added when the critic declares a class head
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -153,13 +154,18 @@ class GAN:
     # -- sampling ----------------------------------------------------------------------------
     def check_labels(self, n: int, labels: Tensor | None) -> Tensor | None:
         if labels is None:
-            # conditional: cycle through the classes so a grid shows each one per column
-            return torch.arange(n, device=self.device) % self.num_classes if self.g_conditional else None
+            if not self.g_conditional:
+                return None
+            # conditional: one row per class, classes 0..K-1 from the top of the grid
+            per_class = math.ceil(n / self.num_classes)
+            self.grid_columns = per_class
+            return torch.arange(n, device=self.device) // per_class
         if not self.g_conditional:
             raise GentkError(
                 "this GAN's generator is not conditional, so it cannot sample a given class",
                 hint="train a conditional recipe (e.g. recipes/cgan_mnist.toml) to choose classes",
             )
+        self.grid_columns = None  # the caller's labels: no class layout to draw
         labels = torch.as_tensor(labels, device=self.device).long().reshape(-1)
         if len(labels) == 1:
             labels = labels.expand(n)

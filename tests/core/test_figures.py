@@ -329,3 +329,29 @@ def test_a_points_run_titles_its_figures_and_draws_the_data_and_counts_points(bl
 
     assert torch.equal(reference, Blob(BlobConfig()).split("train").x)  # 512 points: all of them
     assert items == ["points"]
+
+
+def test_the_loss_figure_of_an_epoch_shows_that_epochs_held_out_figures(tmp_path, monkeypatch):
+    """Catches loss.png drawn before the epoch's record is logged, so that every figure lags one epoch
+    behind the held-out metrics it claims to show (the last epoch's only reached it at the run's end)."""
+    from gentk.testing import train_recipe
+
+    drawn: list[list[dict]] = []
+    original = figures.save_loss_curve
+    monkeypatch.setattr(
+        figures, "save_loss_curve", lambda records, *a, **k: (drawn.append(list(records)), original(records, *a, **k))
+    )
+    train_recipe("vae_toy", tmp_path=tmp_path, steps=2, overrides=["run.epochs=2", "run.sample_every=1"])
+    per_epoch = drawn[:-1]  # the last drawing is the run's end
+    assert [max(r.get("epoch", 0) for r in records if r.get("kind") == "epoch") for records in per_epoch] == [1, 2]
+
+
+def test_gentk_sample_titles_its_grid_with_run_step_and_seed(tmp_path, monkeypatch):
+    """Catches `gentk sample` writing a bare grid that does not say which run, checkpoint and seed drew it."""
+    from gentk.testing import train_recipe
+
+    path = train_recipe("vae_toy", tmp_path=tmp_path, steps=2)
+    seen: dict = {}
+    monkeypatch.setattr(api, "save_samples", lambda samples, out, **kw: seen.update(kw))
+    api.open_run(path, "cpu").save_samples(8, tmp_path / "s.png", seed=5)
+    assert seen["title"] == f"{path.name} · step 2 · seed 5"

@@ -257,3 +257,11 @@ def test_the_gan_model_satisfies_the_model_protocol_with_grid_columns_always_set
     conditional = build(IMAGES, generator={"use": "mlp", "hidden": 8, "conditional": True})
     assert isinstance(plain, Model) and isinstance(conditional, Model)
     assert plain.grid_columns is None and conditional.grid_columns == 3
+
+
+def test_conditional_samples_fill_one_row_per_class():
+    """Catches a conditional GAN cycling the classes along each row (one class per column) while the sample
+    figures label one row per class: 9 samples of 3 classes are classes 0, 0, 0, 1, 1, 1, 2, 2, 2 in rows of 3."""
+    model = build(IMAGES, generator={"use": "mlp", "hidden": 8, "conditional": True})
+    assert model.check_labels(9, None).tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2] and model.grid_columns == 3
+    assert model.check_labels(8, None).tolist() == [0, 0, 0, 1, 1, 1, 2, 2] and model.grid_columns == 3
