@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from gentk.data import to_float
 from gentk.errors import GentkError
 from gentk.interfaces import DataInfo, Split
 from gentk.quality import cache_folder, data_hash, weights_hash
@@ -33,6 +34,17 @@ def _batched(net: Callable[[Tensor], Tensor], images: Tensor, batch_size: int = 
     return torch.cat([net(chunk) for chunk in images.split(batch_size)])
 
 
+SCALE_IMAGES = 2000  # training images that set the classifier features' scale
+
+
+def _unit_rms_scale(body: nn.Module, split: Split, info: DataInfo, device: torch.device) -> float:
+    """The root mean square per feature over (up to) the first SCALE_IMAGES training images. Dividing by it
+    puts the features at order one, the scale KID's polynomial kernel (x.y / D + 1)^3 is made for, as
+    Inception's pool features are; unscaled (norms near 35), KID ranked samples by their feature norms."""
+    features = _batched(body, to_float(split.x[:SCALE_IMAGES], info).to(device))
+    return float(features.double().pow(2).mean().sqrt().clamp_min(1e-12))
+
+
 class ClassifierFeatures:
     """The `classifier` extractor (a FeatureExtractor that UsesTrainingData)."""
 
@@ -40,6 +52,7 @@ class ClassifierFeatures:
         self.cfg = cfg
         self.train: tuple[Split, DataInfo] | None = None
         self.body: nn.Module | None = None
+        self.scale = 1.0
         self.facts: dict[str, Any] = {}
 
     def fit(self, train: Split, info: DataInfo) -> None:
@@ -57,17 +70,19 @@ class ClassifierFeatures:
             with torch.enable_grad():  # trained on first use, maybe inside a no_grad evaluation
                 net = get_classifier(split, info, self.cfg.cache_dir, steps=self.cfg.steps, device=device)
             self.body = net.net[:-1].eval()  # up to the 64-unit layer (dropout is off in eval mode)
+            self.scale = _unit_rms_scale(self.body, split, info, device)
             self.facts = {
                 "weights_sha256": weights_hash(net),
                 "trained_on": f"train split {data_hash(split)} ({len(split)} images)",
                 "classifier_accuracy": round(net.accuracy, 4),
+                "scale": f"1/{self.scale:.4g} (unit RMS on the training split)",
             }
         return self.body
 
     def features(self, images: Tensor) -> Tensor:
         body = self._network(images.device)
         device = next(body.parameters()).device
-        return _batched(body, images.to(device).float())
+        return _batched(body, images.to(device).float()) / self.scale
 
     def card(self) -> dict[str, Any]:
         if self.body is None and self.train is not None:

@@ -198,3 +198,14 @@ def test_the_classifier_extractor_must_be_fitted_first():
     with pytest.raises(GentkError, match="has not seen the training split") as err:
         classifier().features(torch.rand(2, *INFO.shape))
     assert "gentk eval" in err.value.hint
+
+
+def test_classifier_features_have_unit_rms_on_the_training_split(train_split, one_thread):
+    """Catches the classifier's raw penultimate activations (norms near 35 on digits) reaching KID, whose
+    kernel (x.y / 64 + 1)^3 then ranks sample sets by feature norm rather than by distribution: the features
+    of the training images that set the scale have a root mean square of 1, and the card says so."""
+    extractor = classifier()
+    extractor.fit(train_split, INFO)
+    features = extractor.features(as_float(train_split.x[:2000]))
+    assert abs(float(features.double().pow(2).mean().sqrt()) - 1.0) < 1e-5
+    assert "unit RMS" in extractor.card()["scale"]
