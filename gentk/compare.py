@@ -21,7 +21,7 @@ from typing import Any
 import attrs
 
 from gentk.errors import GentkError, GentkWarning
-from gentk.quality import RUN_FACTS, differences
+from gentk.quality import RUN_FACTS, SAMPLING, differences
 from gentk.recipe import component_settings
 from gentk.rundir import RunDir, atomic_write_bytes, atomic_write_text
 
@@ -165,15 +165,16 @@ def _merge(members: Sequence[tuple[str, Card]]) -> Card:
     return merged
 
 
-def protocol_warnings(cards: Sequence[tuple[str, str, Card]]) -> list[str]:
-    """A warning for each metric whose cards (metric, label, card) differ in more than the run facts,
-    naming the fields and each run's value."""
+def protocol_warnings(cards: Sequence[tuple[str, str, Card]], ignore: Sequence[str] = SAMPLING) -> list[str]:
+    """A warning for each metric whose cards (metric, label, card) differ in more than the run facts and
+    the fields `ignore` (by default how each model sampled: runs of different families differ there by
+    nature, and the cards list it per run), naming the fields and each run's value."""
     by_metric: dict[str, list[tuple[str, Card]]] = {}
     for metric, label, card in cards:
         by_metric.setdefault(metric, []).append((label, card))
     out = []
     for metric, members in by_metric.items():
-        differ = differences([card for _, card in members])
+        differ = differences([card for _, card in members], ignore=(*RUN_FACTS, *ignore))
         if differ:
             fields = "; ".join(
                 f"{key} (" + ", ".join(f"{label}: {card.get(key, 'absent')}" for label, card in members) + ")"
@@ -208,7 +209,12 @@ def comparison(runs: Sequence[RunFigures]) -> Report:
     notes = [f"{r.label}: no metric figures yet" for r in runs if not r.latest]
     title = f"latest figures of {len(runs)} run{'s' if len(runs) != 1 else ''}"
     return Report(
-        title, ["run", "model", "epoch", "step", *columns], rows, card_groups(cards), protocol_warnings(cards), notes
+        title,
+        ["run", "model", "epoch", "step", *columns],
+        rows,
+        card_groups(cards, SAMPLING),
+        protocol_warnings(cards),
+        notes,
     )
 
 
@@ -450,7 +456,7 @@ class Sweep:
         found: list[str] = []
         for value in self.values:  # the runs' figures at one value should share a protocol
             at = [(self.metric, p.label, p.card) for p in self.points if p.value == value and p.card is not None]
-            found += [f"at the same {self.key}, {w}" for w in protocol_warnings(at)]
+            found += [f"at the same {self.key}, {w}" for w in protocol_warnings(at, ignore=())]
         title = f"{self.metric} against model.{self.key}"
         return Report(title, ["run", self.key, *columns], rows, self.cards(), list(dict.fromkeys(found)), self.notes)
 

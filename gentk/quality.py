@@ -15,7 +15,7 @@ import io
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,8 @@ CACHE_ENV = "GENTK_CACHE"
 CHUNK = 250  # reference images per call of the extractor
 RUN_FACTS = ("seed", "step", "checkpoint", "run_precision")  # may differ between figures that compare
 """Card fields that say which run and evaluation made a figure, not how it was measured."""
+SAMPLING = ("sampler", "sampler_settings", "steps", "guidance", "ema")
+"""Card fields that say how the model drew its images: they differ between model families by nature."""
 
 
 def cache_folder(name: str, root: str | Path | None = None) -> Path:
@@ -179,9 +181,9 @@ def reference_features(
 
 
 # -- protocol cards -----------------------------------------------------------------------------
-def differences(cards: list[Mapping[str, Any]]) -> dict[str, list[Any]]:
-    """Card fields (other than the run facts) whose values differ between the cards, with the values."""
-    keys = sorted({k for card in cards for k in card} - set(RUN_FACTS))
+def differences(cards: list[Mapping[str, Any]], ignore: Sequence[str] = RUN_FACTS) -> dict[str, list[Any]]:
+    """Card fields (other than `ignore`: the run facts) whose values differ between the cards, with the values."""
+    keys = sorted({k for card in cards for k in card} - set(ignore))
     out = {}
     for key in keys:
         values = [card.get(key) for card in cards]

@@ -155,33 +155,33 @@ def test_table_leaves_blanks_where_a_run_lacks_a_figure(tmp_path):
 
 
 def test_cards_that_differ_beyond_run_facts_warn_naming_fields_and_values(tmp_path):
-    """Catches figures of different protocols (50 sampler steps against 10) compared without a warning,
+    """Catches figures of different protocols (500 generated images against 200) compared without a warning,
     or a warning (and a card apiece) for runs that differ only in run facts such as the seed."""
     a = ddpm_run(tmp_path, "a", fid=60.0)
-    b = ddpm_run(tmp_path, "b", fid=40.0, steps=50, seed=1)
+    b = ddpm_run(tmp_path, "b", fid=40.0, generated=500, seed=1)
     c = ddpm_run(tmp_path, "c", fid=55.0, seed=2, step=900)
     report = comparison(read_runs([a, b, c]))
     assert report.warnings == [
-        "the quality figures were measured under different protocols: steps (a: 10, b: 50, c: 10)"
+        "the quality figures were measured under different protocols: generated (a: 200, b: 500, c: 200)"
     ]
     assert [g.labels for g in report.cards] == [("a", "c"), ("b",)]
-    assert report.cards[0].card["steps"] == 10 and report.cards[0].card["seed"] == "a: 0, c: 2"
+    assert report.cards[0].card["generated"] == 200 and report.cards[0].card["seed"] == "a: 0, c: 2"
     text = markdown(report)
-    assert "### quality: a, c" in text and "### quality: b" in text and "| steps | 50 |" in text
-    assert "**warning:** the quality figures were measured under different protocols: steps" in text
+    assert "### quality: a, c" in text and "### quality: b" in text and "| generated | 500 |" in text
+    assert "**warning:** the quality figures were measured under different protocols: generated" in text
     assert comparison(read_runs([a, c])).warnings == []
 
 
 def test_cli_prints_the_table_and_writes_markdown_csv_and_the_curves(capsys, tmp_path):
     """Catches `gentk compare` failing on runs of different families, the protocol warning not reaching
     the user, or the --out and --plot files not written."""
-    a, b = ddpm_run(tmp_path, "a", fid=60.0), ddpm_run(tmp_path, "b", fid=40.0, steps=50)
+    a, b = ddpm_run(tmp_path, "a", fid=60.0), ddpm_run(tmp_path, "b", fid=40.0, generated=500)
     vae = vae_run(tmp_path)
     md, table, png = tmp_path / "t.md", tmp_path / "t.csv", tmp_path / "curves.png"
     code, out, err = gentk(capsys, "compare", a, b, vae, "--out", md, "--plot", png)
     assert code == 0, err
     assert "quality/fid" in out and "-417.4" in out and "protocol" in out
-    assert "warning: the quality figures were measured under different protocols: steps (a: 10, b: 50)" in err
+    assert "warning: the quality figures were measured under different protocols: generated (a: 200, b: 500)" in err
     assert "## Protocol cards" in md.read_text()
     with Image.open(png) as image:
         assert image.format == "PNG" and image.width >= 800
@@ -334,6 +334,16 @@ def test_sweep_warns_when_runs_are_evaluated_under_different_protocols(tmp_path)
 
 def test_warnings_reach_python_callers(tmp_path):
     """Catches the protocol warning printed only by the CLI, so a script comparing runs never hears of it."""
-    a, b = ddpm_run(tmp_path, "a", fid=60.0), ddpm_run(tmp_path, "b", fid=40.0, steps=50)
-    with pytest.warns(GentkWarning, match="steps"):
+    a, b = ddpm_run(tmp_path, "a", fid=60.0), ddpm_run(tmp_path, "b", fid=40.0, generated=500)
+    with pytest.warns(GentkWarning, match="generated"):
         compare_command([a, b])
+
+
+def test_runs_of_different_families_do_not_warn_about_how_each_samples(tmp_path):
+    """Catches a warning for every cross-family table: a VAE (one pass) and a DDPM (a sampler, steps,
+    guidance) sample differently by nature; the card lists each run's sampler instead."""
+    a = ddpm_run(tmp_path, "a", fid=60.0)
+    b = ddpm_run(tmp_path, "b", fid=40.0, sampler="VAE (one pass)", steps=None, guidance=None)
+    report = comparison(read_runs([a, b]))
+    assert report.warnings == [] and [g.labels for g in report.cards] == [("a", "b")]
+    assert report.cards[0].card["sampler"] == "a: ddim, b: VAE (one pass)"
