@@ -6,10 +6,8 @@ import io
 import json
 
 import pytest
-import torch
 from PIL import Image
 
-from gentk.cli import main
 from gentk.compare import (
     compare_command,
     comparison,
@@ -22,7 +20,9 @@ from gentk.compare import (
 )
 from gentk.errors import GentkError, GentkWarning
 from gentk.rundir import RunDir
+from tests.core.test_cli import gentk
 from tests.diffusion.diffusion_helpers import TINY_UNET
+from tests.diffusion.test_diffusion_model import write_digits
 
 FACTS = {"seed": 0, "run_precision": "bf16", "step": 700, "checkpoint": "newest"}
 CARD = {"metric": "quality", "generated": 200, "extractor": "classifier (64-d)", "sampler": "ddim", "steps": 10}
@@ -80,16 +80,6 @@ def vae_run(root, name="vae", k=100):
             {"kind": "epoch", "epoch": 2, "step": 80, "loss": 9.0, "nll/nll": -417.43109130859375, "nll/k": k},
         ],
     )
-
-
-def gentk(capsys, *args):
-    try:
-        main(list(map(str, args)))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_latest_figures_are_the_newest_by_step_not_by_line(tmp_path):
@@ -224,21 +214,10 @@ def test_a_folder_that_is_no_run_is_an_error(capsys, tmp_path):
 
 
 # -- the sweep --------------------------------------------------------------------------------------
-def write_digits(root, per_class=20, size=8):
-    """Two classes of 8x8 images: vertical bars (class 0) and horizontal bars (class 1)."""
-    for label in range(2):
-        (root / str(label)).mkdir(parents=True)
-        for i in range(per_class):
-            image = torch.zeros(size, size, dtype=torch.uint8)
-            image[:, 2 + i % 4] = 255
-            image = image.T if label else image
-            Image.fromarray(image.numpy()).save(root / str(label) / f"{i}.png")
-
-
 def tiny_ddpm(tmp_path):
     import gentk.api as gk
 
-    write_digits(tmp_path / "digits")
+    write_digits(tmp_path / "digits", per_class=20)
     unet = "\n".join(f"{k} = {json.dumps(v)}" for k, v in TINY_UNET.items())
     recipe = tmp_path / "tiny.toml"
     recipe.write_text(
