@@ -27,8 +27,10 @@ class InceptionConfig:
 
 @config
 class ClassifierFeaturesConfig:
-    """A domain extractor that works offline: the penultimate layer (64 features) of a small CNN
-    trained on the run's training split (the coverage metric's classifier), cached by a hash of the data."""
+    """A domain extractor that works offline: a small CNN's 64-d penultimate layer.
+
+    The CNN is the coverage metric's classifier, trained on the run's training split and cached by a hash
+    of the data; its features are scaled to unit RMS on that split."""
 
     steps: int = param(500, "Adam steps (batch 128) of the classifier's one-off training", in_range(1, MAX_STEPS))
     cache_dir: str | None = param(None, "classifier cache; none: $GENTK_CACHE, else ~/.cache/gentk")
@@ -37,8 +39,9 @@ class ClassifierFeaturesConfig:
 # -- metrics ------------------------------------------------------------------------------------
 @config
 class QualityConfig:
-    """Frechet distance, kernel distance and precision/recall of generated images against a data split,
-    in one extractor's features, with the protocol card of the figures.
+    """FID, KID and precision/recall from one set of generated images, with their protocol card.
+
+    Generated images are compared with a data split in one extractor's features.
 
     Computed by torch-fidelity from the features; reference features are cached."""
 
@@ -65,23 +68,28 @@ class QualityConfig:
 
 @config
 class FIDConfig(QualityConfig):
-    """Frechet distance (FID with the inception extractor) of generated images to a data split, with its
-    protocol card: |mu_g - mu_r|^2 + tr(S_g + S_r - 2 (S_g S_r)^(1/2)) of the features' Gaussians.
+    """Frechet distance of generated images to a data split (FID with the inception extractor).
+
+    |mu_g - mu_r|^2 + tr(S_g + S_r - 2 (S_g S_r)^(1/2)) of the features' Gaussians, with its protocol card.
 
     Computed by torch-fidelity from the features; reference features are cached."""
 
 
 @config
 class KIDConfig(QualityConfig):
-    """Kernel distance (KID with the inception extractor): the unbiased MMD^2 with the cubic polynomial
-    kernel, averaged over random subsets (kid) with its standard deviation over subsets (kid_std).
+    """Kernel distance of generated images to a data split (KID with the inception extractor).
+
+    The unbiased MMD^2 with the cubic polynomial kernel, averaged over random subsets (kid), with its
+    standard deviation over the subsets (kid_std).
 
     Computed by torch-fidelity from the features; reference features are cached."""
 
 
 @config
 class PrecisionRecallConfig(QualityConfig):
-    """Improved precision and recall (Kynkaanniemi et al. 2019): the share of generated images inside
-    the data's k-nearest-neighbour balls, and of data images inside the generated images' balls.
+    """Improved precision and recall of generated images (Kynkaanniemi et al. 2019).
+
+    The share of generated images inside the data's k-nearest-neighbour balls (precision), and of data
+    images inside the generated images' balls (recall).
 
     Computed by torch-fidelity from the features; reference features are cached."""

@@ -198,6 +198,10 @@ def test_bundled_metrics_declare_what_they_need():
         "log_likelihood": ["LogDensity"],
         "mode_coverage": [],
         "coverage": [],
+        "fid": [],  # any model that samples images like its data
+        "kid": [],
+        "precision_recall": [],
+        "quality": [],
     }
 
 
