@@ -314,3 +314,18 @@ def test_objective_is_the_weighted_squared_error_of_its_target(prediction, weigh
         w = in_x0 * {"epsilon": 1 / snr, "x0": 1.0, "v": 1 / (snr + 1)}[prediction]
     expected = float((w * (pred - want) ** 2).mean())
     assert math.isclose(loss.item(), expected, rel_tol=2e-5), (loss.item(), expected)
+
+
+def test_v_target_keeps_the_data_dtype_and_an_unknown_prediction_names_the_choices():
+    """Catches the v target left in float64 (the coefficients not cast to x0's dtype: a float32 model then
+    trains against float64 targets and mixed-precision losses upcast), and an unknown prediction failing
+    with a TypeError or a message that does not list the choices."""
+    from gentk_diffusion.parameterization import target
+
+    x0, eps = torch.rand(3, 1, 2, 2), torch.randn(3, 1, 2, 2)
+    abar = torch.tensor([0.9, 0.5, 0.1], dtype=torch.float64).view(3, 1, 1, 1)
+    v = target("v", x0, eps, abar)
+    assert v.dtype == torch.float32
+    assert torch.allclose(v, (abar.sqrt() * eps - (1 - abar).sqrt() * x0).float())
+    with pytest.raises(ValueError, match=r"^unknown prediction 'z': one of epsilon, x0, v$"):
+        target("z", x0, eps, abar)
