@@ -21,18 +21,15 @@ from typing import Any
 import attrs
 
 from gentk.errors import GentkError, GentkWarning
+from gentk.figures import SPREADS, is_number, pyplot, save_figure
 from gentk.quality import RUN_FACTS, SAMPLING, differences
 from gentk.recipe import component_settings
-from gentk.rundir import RunDir, atomic_write_bytes, atomic_write_text
+from gentk.rundir import RunDir, atomic_write_text
 
 Card = dict[str, Any]
-PLOT_SKIPPED = ("_std", "_stderr")  # spreads of other figures: no curve of their own
+PLOT_SKIPPED = tuple(SPREADS)  # spreads of other figures: no curve of their own
 FIXED_BY_METRIC = {"sampler.use": "sampler", "sampler.steps": "steps", "guidance": "guidance"}
 """Swept recipe keys that a sample-quality metric's own setting would override."""
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 # -- the latest figures -------------------------------------------------------------------------
@@ -48,16 +45,16 @@ class Latest:
 
 def record_metrics(record: Mapping[str, Any]) -> list[Latest]:
     """The metrics' figures in one record: an eval record's metric, or each metric of an epoch record."""
-    step = record["step"] if _is_number(record.get("step")) else 0
+    step = record["step"] if is_number(record.get("step")) else 0
     if record.get("kind") == "eval" and isinstance(record.get("metric"), str):
         name = record["metric"]
-        figures = {f"{name}/{k}": v for k, v in record.items() if k not in ("step", "epoch") and _is_number(v)}
+        figures = {f"{name}/{k}": v for k, v in record.items() if k not in ("step", "epoch") and is_number(v)}
         return [Latest(name, step, figures, _card(record.get("protocol")))] if figures else []
     if record.get("kind") != "epoch":
         return []
     found: dict[str, dict[str, float]] = {}
     for key, value in record.items():
-        if "/" in key and _is_number(value):
+        if "/" in key and is_number(value):
             found.setdefault(key.split("/", 1)[0], {})[key] = value
     return [Latest(name, step, figures, _card(record.get(f"{name}/protocol"))) for name, figures in found.items()]
 
@@ -303,25 +300,8 @@ def write_table(report: Report, path: Path) -> Path:
 
 
 # -- figures ------------------------------------------------------------------------------------
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig: Any, path: Path) -> Path:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    _pyplot().close(fig)
-    atomic_write_bytes(path, lambda f: f.write(buffer.getvalue()))
-    return path
-
-
 def _points(records: Iterable[Mapping[str, Any]], key: str) -> tuple[list[float], list[float]]:
-    kept = [r for r in records if _is_number(r.get(key)) and _is_number(r.get("step"))]
+    kept = [r for r in records if is_number(r.get(key)) and is_number(r.get("step"))]
     return [r["step"] for r in kept], [r[key] for r in kept]
 
 
@@ -372,7 +352,7 @@ def draw_curves(runs: Sequence[RunFigures], path: Path) -> Path:
     count = len(losses) + len(figures)
     if not count:
         raise GentkError("the runs have no loss or metric figures to draw", hint="train them first with `gentk run`")
-    plt = _pyplot()
+    plt = pyplot()
     columns = 1 if count == 1 else 2
     rows = math.ceil(count / columns)
     fig, axes = plt.subplots(rows, columns, figsize=(6 * columns, 2.8 * rows + 1), squeeze=False, layout="constrained")
@@ -405,7 +385,7 @@ def draw_curves(runs: Sequence[RunFigures], path: Path) -> Path:
         handles.append(plt.Line2D([], [], color="0.4", label="gentk eval", **eval_marker))
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4), fontsize=8, frameon=False)
     fig.suptitle(f"training loss and held-out figures of {len(runs)} runs", fontsize=11)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _label(ax: Any, title: str, ylabel: str, xlabel: str = "step") -> None:
@@ -523,7 +503,7 @@ def sweep(
                 result = open_run(path, device, overrides=[f"model.{key}={value}"]).evaluate(
                     metric, seed=seed, **config
                 )
-            figures = {k: v for k, v in result.items() if _is_number(v)}
+            figures = {k: v for k, v in result.items() if is_number(v)}
             points.append(SweepPoint(label, value, figures, _card(result.get("protocol"))))
     return Sweep(key, list(values), metric, runs, points, notes)
 
@@ -532,7 +512,7 @@ def _as_numbers(values: Sequence[str]) -> list[float] | None:
     from gentk.recipe import parse_value
 
     parsed = [parse_value(v) for v in values]
-    return [float(v) for v in parsed] if all(_is_number(v) for v in parsed) else None
+    return [float(v) for v in parsed] if all(is_number(v) for v in parsed) else None
 
 
 def draw_sweep(result: Sweep, path: Path) -> Path:
@@ -541,7 +521,7 @@ def draw_sweep(result: Sweep, path: Path) -> Path:
     figures = [c for c in _columns(p.figures for p in result.points) if not c.endswith(PLOT_SKIPPED)]
     if not figures:
         raise GentkError(f"the metric {result.metric!r} gave no figures to draw")
-    plt = _pyplot()
+    plt = pyplot()
     numbers = _as_numbers(result.values)
     xs = numbers if numbers is not None else list(range(len(result.values)))
     columns = 1 if len(figures) == 1 else 2
@@ -563,7 +543,7 @@ def draw_sweep(result: Sweep, path: Path) -> Path:
     fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), fontsize=8, frameon=False)
     runs = f"{len(result.runs)} run{'s' if len(result.runs) != 1 else ''}"
     fig.suptitle(f"{result.metric} against model.{result.key} ({runs})", fontsize=11)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # -- the command --------------------------------------------------------------------------------

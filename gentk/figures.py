@@ -71,6 +71,21 @@ def class_labels(n: int, columns: int | None, num_classes: int) -> GridLabels:
     return GridLabels(columns)
 
 
+def figure_png(fig: Any) -> bytes:
+    """A matplotlib figure as PNG bytes; the figure is closed."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    pyplot().close(fig)
+    return buffer.getvalue()
+
+
+def save_figure(fig: Any, path: Path) -> Path:
+    """A matplotlib figure written atomically as a PNG; the figure is closed."""
+    png = figure_png(fig)
+    atomic_write_bytes(path, lambda f: f.write(png))
+    return path
+
+
 def _write_png(path: Path, draw: Callable[[io.BytesIO], Any]) -> None:
     buffer = io.BytesIO()
     draw(buffer)
@@ -184,7 +199,8 @@ def _row_label(draw: Any, text: str, font: Any, right: float, y: float) -> None:
     draw.text((right - end, y - (top + low) / 2), text, fill=LABEL_COLOUR, font=font)
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -203,7 +219,7 @@ def reference_points(x: torch.Tensor, n: int = REFERENCE_POINTS) -> torch.Tensor
 
 def save_points(points: torch.Tensor, path: Path, title: str = "", reference: torch.Tensor | None = None) -> None:
     """2-D samples (N, 2) as a scatter plot, over data points `reference` (M, 2) in grey."""
-    plt = _pyplot()
+    plt = pyplot()
     points = points.detach().float().cpu()
     fig, ax = plt.subplots(figsize=(4.5, 4.9), dpi=100, layout="constrained")
     if reference is not None:
@@ -216,11 +232,11 @@ def save_points(points: torch.Tensor, path: Path, title: str = "", reference: to
     ax.set_ylabel("x2")
     ax.set_title(title, fontsize=10)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=2, fontsize=8, markerscale=4, frameon=False)
-    _write_png(path, lambda f: fig.savefig(f, format="png"))
-    plt.close(fig)
+    save_figure(fig, path)
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """A logged figure: an int or float, not a bool."""
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -251,14 +267,14 @@ class Panel:
 
 
 def _series(records: Sequence[Mapping[str, Any]], key: str, label: str = "", spread: str = "") -> Series:
-    kept = [r for r in records if _is_number(r.get(key)) and _is_number(r.get("step"))]
+    kept = [r for r in records if is_number(r.get(key)) and is_number(r.get("step"))]
     steps, values = [r["step"] for r in kept], [r[key] for r in kept]
-    errors = [r[key + spread] if _is_number(r.get(key + spread)) else math.nan for r in kept] if spread else None
+    errors = [r[key + spread] if is_number(r.get(key + spread)) else math.nan for r in kept] if spread else None
     return Series(label, steps, values, errors)
 
 
 def _numeric_keys(records: Sequence[Mapping[str, Any]]) -> list[str]:
-    return list(dict.fromkeys(k for r in records for k, v in r.items() if _is_number(v) and k not in LOSS_SKIPPED))
+    return list(dict.fromkeys(k for r in records for k, v in r.items() if is_number(v) and k not in LOSS_SKIPPED))
 
 
 def loss_panels(records: Sequence[Mapping[str, Any]]) -> list[Panel]:
@@ -287,20 +303,28 @@ def loss_panels(records: Sequence[Mapping[str, Any]]) -> list[Panel]:
                 lines = tuple(_series(epochs, k, str(i)) for i, k in families[match[1]])
                 panels.append(Panel(f"{match[1]}_k", HELD_OUT, lines))
             continue
-        spread = next((s for s in SPREADS if any(_is_number(r.get(key + s)) for r in epochs)), "")
+        spread = next((s for s in SPREADS if any(is_number(r.get(key + s)) for r in epochs)), "")
         line = _series(epochs, key, spread=spread)
         if len(line.values) == 1 or len(set(line.values)) > 1:
             panels.append(Panel(key, HELD_OUT, (line,), SPREADS.get(spread, "")))
     return [p for p in panels if any(v != 0 for line in p.series for v in line.values)]
 
 
-def save_loss_curve(records: Sequence[dict], path: Path, title: str = "") -> None:
+def save_loss_curve(records: Sequence[Mapping[str, Any]], path: Path, title: str = "") -> None:
+    """`loss_curve_png` written to `path` (nothing when there is nothing to draw)."""
+    png = loss_curve_png(records, title)
+    if png is not None:
+        atomic_write_bytes(path, lambda f: f.write(png))
+
+
+def loss_curve_png(records: Sequence[Mapping[str, Any]], title: str = "") -> bytes | None:
     """Every numeric training figure logged per step, and every held-out metric figure logged per
-    epoch, one panel each against the step (which are left out: see `loss_panels`)."""
+    epoch, one panel each against the step (which are left out: see `loss_panels`), as PNG bytes;
+    None when there is nothing to draw."""
     panels = loss_panels(records)
     if not panels:
-        return
-    plt = _pyplot()
+        return None
+    plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
     columns = 1 if len(panels) <= 3 else 2
@@ -336,5 +360,4 @@ def save_loss_curve(records: Sequence[dict], path: Path, title: str = "") -> Non
         ax.set_visible(False)
     if title:
         fig.suptitle(title, fontsize=11)
-    _write_png(path, lambda f: fig.savefig(f, format="png"))
-    plt.close(fig)
+    return figure_png(fig)

@@ -26,6 +26,8 @@ from typing import Any
 
 import attrs
 
+from gentk import figures
+from gentk.figures import is_number
 from gentk.rundir import RunDir, atomic_write_bytes
 
 REPORT = "report.html"
@@ -144,10 +146,6 @@ def _read_json(run: RunDir, name: str) -> Any:
         return None
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def fmt(value: Any) -> str:
     """A figure as text: floats to 6 significant digits, containers as compact JSON."""
     if value is None:
@@ -174,7 +172,7 @@ class Link:
 def _cell(value: Any) -> str:
     if isinstance(value, Link):
         return f'<td><a href="#{e(value.anchor)}">{e(value.text)}</a></td>'
-    return f'<td class="num">{e(fmt(value))}</td>' if _is_number(value) else f"<td>{e(fmt(value))}</td>"
+    return f'<td class="num">{e(fmt(value))}</td>' if is_number(value) else f"<td>{e(fmt(value))}</td>"
 
 
 def kv_table(rows: Iterable[tuple[Any, Any]], highlight: Iterable[str] = ()) -> str:
@@ -269,7 +267,7 @@ def figures_section(run: RunDir) -> str:
 
 def curves_section(run: RunDir, records: Sequence[Mapping[str, Any]]) -> str:
     """The loss and metric curves drawn afresh from the metrics (the engine's loss.png otherwise)."""
-    png = draw_curves(run, records)
+    png = figures.loss_curve_png(records, title=run.path.name)
     caption = "drawn from metrics.jsonl: each training figure per logged step, each held-out metric per epoch"
     if png is None:
         png = _read_png(run.figure("loss.png"))
@@ -277,17 +275,6 @@ def curves_section(run: RunDir, records: Sequence[Mapping[str, Any]]) -> str:
     if png is None:
         return '<p class="muted">no curves yet (no step or epoch records)</p>'
     return image_html(Image("loss and metric curves", png, caption, grid=False))
-
-
-def draw_curves(run: RunDir, records: Sequence[Mapping[str, Any]]) -> bytes | None:
-    from gentk import figures
-
-    if not figures.loss_panels(records):
-        return None
-    with tempfile.TemporaryDirectory(prefix="gentk-report-") as tmp:
-        file = Path(tmp) / "curves.png"
-        figures.save_loss_curve([dict(r) for r in records], file, title=run.path.name)
-        return _read_png(file)
 
 
 def _columns(records: Sequence[Mapping[str, Any]], skip: Sequence[str]) -> list[str]:

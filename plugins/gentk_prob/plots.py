@@ -3,16 +3,8 @@
 import torch
 from torch import Tensor
 
+from gentk.figures import pyplot
 from gentk.prob import GaussianMixture
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _to_image(fig) -> Tensor:
@@ -20,7 +12,7 @@ def _to_image(fig) -> Tensor:
     rgba = torch.frombuffer(bytearray(fig.canvas.buffer_rgba()), dtype=torch.uint8)
     width, height = fig.canvas.get_width_height()
     image = rgba.reshape(height, width, 4)[..., :3].permute(2, 0, 1)  # (3, H, W)
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return image.float().div(255).unsqueeze(0)  # (1, 3, H, W)
 
 
@@ -39,7 +31,7 @@ def _contours(ax, mixture: GaussianMixture, points: Tensor) -> None:
 
 def density_plot(mixture: GaussianMixture, points: Tensor, title: str, label: str = "points") -> Tensor:
     """Points (N, 2), named `label` in the legend, over the log-density contours of a mixture."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.5, 4.9), dpi=100, layout="constrained")
     _contours(ax, mixture, points)
     pts = points.detach().cpu()
@@ -51,7 +43,7 @@ def density_plot(mixture: GaussianMixture, points: Tensor, title: str, label: st
 
 def fit_plot(mixture: GaussianMixture, points: Tensor, trace: list[float]) -> Tensor:
     """A fitted mixture's density with data points, beside its log-likelihood per EM iteration."""
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 4.9), dpi=100, layout="constrained")
